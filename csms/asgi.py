@@ -1,0 +1,30 @@
+"""ASGI entry point: HTTP (Django, admin, API, static files) and WebSocket (/ocpp/<identity>).
+
+Served by daphne; see the runplatform command and docker-compose.yml for the flags that keep
+stations connected for months (no daily websocket timeout).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "csms.settings")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+from ocpp_gateway.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        # Static files (admin, API docs) from the app itself: no separate web server needed
+        # for a platform whose HTTP traffic is operators, not the public.
+        "http": ASGIStaticFilesHandler(django_asgi_app),
+        # No origin check: charge points are not browsers and send no Origin header.
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)

@@ -1,0 +1,63 @@
+"""Serve HTTP and WebSocket with daphne, tuned for charge points.
+
+Equivalent to ``daphne -b HOST -p PORT --websocket_timeout -1 csms.asgi:application``:
+daphne's default closes every WebSocket after a day, and charge points stay connected for
+months. With ``--demo N`` it also starts N simulated stations against itself.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Run the platform (daphne: HTTP + OCPP WebSocket)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--demo", type=int, default=0, help="Also simulate N stations.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        os.environ.setdefault("DEBUG", "true")
+        os.environ.setdefault("OCPP_ALLOW_UNKNOWN_CHARGE_POINTS", "true")
+        host, port = options["host"], options["port"]
+        self.stdout.write(
+            f"CSMS on http://localhost:{port}/admin/  ·  API docs http://localhost:{port}/api/docs/"
+            f"\nCharge points connect to ws://<this host>:{port}/ocpp/<identity>\n"
+        )
+        server = subprocess.Popen(
+            [
+                sys.executable, "-m", "daphne",
+                "-b", host, "-p", str(port),
+                "--websocket_timeout", "-1",
+                "--proxy-headers",
+                "csms.asgi:application",
+            ]
+        )
+        demo = None
+        try:
+            if options["demo"]:
+                time.sleep(2)
+                demo = subprocess.Popen(
+                    [
+                        sys.executable, "manage.py", "simulate",
+                        "--count", str(options["demo"]),
+                        "--url", f"ws://127.0.0.1:{port}/ocpp",
+                        "--prefix", "DEMO",
+                    ]
+                )
+            server.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for process in (demo, server):
+                if process is not None and process.poll() is None:
+                    process.terminate()
+                    process.wait(timeout=10)

@@ -1,0 +1,624 @@
+"""Writes of the core domain. Keyword-only, synchronous, one concern each.
+
+The gateway calls these inside its group-commit transaction (one savepoint per station
+message, see ocpp_gateway.committer); the API and admin call them directly. None of them
+commits on its own: callers own the transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from django.utils import timezone
+
+from csms.models import (
+    ChargePoint,
+    Command,
+    ConnectionAttempt,
+    Connector,
+    DataTransfer,
+    DiagnosticsRequest,
+    DiagnosticsStatusEvent,
+    FirmwareStatusEvent,
+    FirmwareUpdate,
+    IdTag,
+    MessageLog,
+    MeterValue,
+    RegistrationStatus,
+    Reservation,
+    StatusNotification,
+    Transaction,
+    UnmatchedStopTransaction,
+)
+from csms.station_auth import MIN_PASSWORD_LENGTH, hash_station_password
+
+logger = logging.getLogger(__name__)
+
+INT32_MAX = 2**31 - 1
+
+# Standard BootNotification fields → ChargePoint columns.
+BOOT_FIELDS = {
+    "chargePointVendor": "vendor",
+    "chargePointModel": "model",
+    "chargePointSerialNumber": "charge_point_serial_number",
+    "chargeBoxSerialNumber": "charge_box_serial_number",
+    "firmwareVersion": "firmware_version",
+    "iccid": "iccid",
+    "imsi": "imsi",
+    "meterType": "meter_type",
+    "meterSerialNumber": "meter_serial_number",
+}
+
+
+# --- Charge points -------------------------------------------------------------------------
+
+
+def charge_point_register(
+    *,
+    identity: str,
+    name: str = "",
+    password: str | None = None,
+    registration_status: str = RegistrationStatus.ACCEPTED,
+    **fields: Any,
+) -> ChargePoint:
+    """Create a station. Validates the identity; raises django ValidationError when it is bad."""
+    charge_point = ChargePoint(
+        identity=identity, name=name, registration_status=registration_status, **fields
+    )
+    if password:
+        charge_point_set_password_hash(charge_point=charge_point, password=password)
+    charge_point.full_clean()
+    charge_point.save()
+    return charge_point
+
+
+def charge_point_set_password_hash(*, charge_point: ChargePoint, password: str | None) -> None:
+    """Set (or with None/empty, clear) the station's Basic-auth password. Does not save."""
+    if not password:
+        charge_point.password_hash = ""
+        return
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(
+            {"password": f"Station passwords must be at least {MIN_PASSWORD_LENGTH} characters."}
+        )
+    charge_point.password_hash = hash_station_password(password)
+
+
+def connection_attempt_record(
+    *, identity: str, reason: str, remote_address: str = "", detail: str = ""
+) -> ConnectionAttempt:
+    return ConnectionAttempt.objects.create(
+        identity=identity[:200],
+        reason=reason,
+        remote_address=remote_address[:100],
+        detail=detail[:255],
+    )
+
+
+def charge_point_register_from_attempt(*, attempt: ConnectionAttempt) -> ChargePoint:
+    """One-step registration of a refused station; clears its refused attempts."""
+    charge_point, _ = ChargePoint.objects.get_or_create(identity=attempt.identity)
+    ConnectionAttempt.objects.filter(
+        identity=attempt.identity, reason=ConnectionAttempt.Reason.UNKNOWN
+    ).delete()
+    return charge_point
+
+
+def charge_point_connected(
+    *, charge_point: ChargePoint, channel_name: str, remote_address: str, timestamp: datetime
+) -> str:
+    """Mark the station online on this channel. Returns the channel of a connection it replaces
+    ('' if none), which the caller must close."""
+    previous = (
+        ChargePoint.objects.select_for_update()
+        .filter(pk=charge_point.pk)
+        .values_list("ws_channel_name", flat=True)
+        .first()
+    )
+    ChargePoint.objects.filter(pk=charge_point.pk).update(
+        connected=True,
+        ws_channel_name=channel_name,
+        connected_at=timestamp,
+        last_seen=timestamp,
+        remote_address=remote_address[:100],
+    )
+    return previous if previous and previous != channel_name else ""
+
+
+def charge_point_disconnected(
+    *, charge_point_id: int, channel_name: str, timestamp: datetime
+) -> bool:
+    """Mark offline, unless a newer connection has already taken the station over."""
+    updated = ChargePoint.objects.filter(pk=charge_point_id, ws_channel_name=channel_name).update(
+        connected=False, ws_channel_name="", disconnected_at=timestamp
+    )
+    return bool(updated)
+
+
+def charge_points_touch(*, last_seen: dict[int, datetime]) -> None:
+    """Batch 'last seen' update for many stations (one statement)."""
+    if not last_seen:
+        return
+    rows = [ChargePoint(pk=pk, last_seen=ts) for pk, ts in last_seen.items()]
+    ChargePoint.objects.bulk_update(rows, ["last_seen"])
+
+
+def charge_point_boot(
+    *, charge_point: ChargePoint, payload: dict[str, Any], timestamp: datetime
+) -> tuple[str, int]:
+    """Store BootNotification device data; returns (registration status, interval)."""
+    charge_point.refresh_from_db(fields=["registration_status", "heartbeat_interval"])
+    values: dict[str, Any] = {column: payload.get(key, "") for key, column in BOOT_FIELDS.items()}
+    extras = {k: v for k, v in payload.items() if k not in BOOT_FIELDS}
+    values["vendor_extras"] = extras
+    values["last_boot_at"] = timestamp
+    values["last_seen"] = timestamp
+    ChargePoint.objects.filter(pk=charge_point.pk).update(**values)
+    for attr, value in values.items():
+        setattr(charge_point, attr, value)
+    return charge_point.registration_status, charge_point.effective_heartbeat_interval
+
+
+def connector_status_update(
+    *,
+    charge_point: ChargePoint,
+    connector_id: int,
+    status: str,
+    error_code: str,
+    info: str = "",
+    vendor_id: str = "",
+    vendor_error_code: str = "",
+    timestamp: datetime | None,
+) -> Connector:
+    """Record a StatusNotification: history row plus the connector's current state. A
+    notification older than the state we hold (late retry) goes to history only."""
+    now = timezone.now()
+    StatusNotification.objects.create(
+        charge_point=charge_point,
+        connector_id=connector_id,
+        status=status,
+        error_code=error_code,
+        info=info,
+        vendor_id=vendor_id,
+        vendor_error_code=vendor_error_code,
+        timestamp=timestamp,
+        received_at=now,
+    )
+    connector, created = Connector.objects.get_or_create(
+        charge_point=charge_point,
+        connector_id=connector_id,
+        defaults={
+            "status": status,
+            "error_code": error_code,
+            "info": info,
+            "vendor_id": vendor_id,
+            "vendor_error_code": vendor_error_code,
+            "status_timestamp": timestamp or now,
+        },
+    )
+    if not created:
+        stamp = timestamp or now
+        if connector.status_timestamp is None or stamp >= connector.status_timestamp:
+            connector.status = status
+            connector.error_code = error_code
+            connector.info = info
+            connector.vendor_id = vendor_id
+            connector.vendor_error_code = vendor_error_code
+            connector.status_timestamp = stamp
+            connector.save()
+    return connector
+
+
+# --- Authorization ------------------------------------------------------------------------
+
+
+def _id_tag_info(tag: IdTag | None, *, now: datetime) -> dict[str, Any]:
+    if tag is None:
+        return {"status": IdTag.Status.INVALID.value}
+    status = tag.status
+    if status == IdTag.Status.ACCEPTED and tag.expiry_date and tag.expiry_date <= now:
+        status = IdTag.Status.EXPIRED
+    info: dict[str, Any] = {"status": str(status)}
+    if tag.expiry_date:
+        info["expiryDate"] = tag.expiry_date
+    if tag.parent_id:
+        assert tag.parent is not None
+        info["parentIdTag"] = tag.parent.id_tag
+    return info
+
+
+def id_tag_lookup(*, id_tag: str) -> IdTag | None:
+    return IdTag.objects.select_related("parent").filter(key=IdTag.normalize(id_tag)).first()
+
+
+def id_tag_authorize(
+    *, id_tag: str, exclude_transaction_id: int | None = None, check_concurrent: bool = True
+) -> tuple[IdTag | None, dict[str, Any]]:
+    """idTagInfo for a tag: registry status, expiry, parent; ConcurrentTx when the tag (case-
+    insensitively) already has an active transaction anywhere."""
+    now = timezone.now()
+    tag = id_tag_lookup(id_tag=id_tag)
+    info = _id_tag_info(tag, now=now)
+    if check_concurrent and info["status"] == IdTag.Status.ACCEPTED and tag is not None:
+        active = Transaction.objects.filter(id_tag_ref=tag, stopped_at__isnull=True)
+        if exclude_transaction_id is not None:
+            active = active.exclude(pk=exclude_transaction_id)
+        if active.exists():
+            info["status"] = "ConcurrentTx"
+    return tag, info
+
+
+# --- Transactions -------------------------------------------------------------------------
+
+
+def transaction_start(
+    *,
+    charge_point: ChargePoint,
+    connector_id: int,
+    id_tag: str,
+    meter_start: int,
+    timestamp: datetime,
+    reservation_id: int | None = None,
+) -> tuple[Transaction, dict[str, Any]]:
+    """Open a session; idempotent on (station, connector, tag, meterStart, timestamp), so a
+    retried StartTransaction gets the same transaction id back. The station has already
+    started charging, so the transaction is recorded whatever the tag's status."""
+    existing = Transaction.objects.filter(
+        charge_point=charge_point,
+        connector_id=connector_id,
+        id_tag=id_tag,
+        meter_start=meter_start,
+        started_at=timestamp,
+    ).first()
+    if existing is not None:
+        tag = existing.id_tag_ref
+        info = _id_tag_info(tag, now=timezone.now()) if tag else {"status": "Invalid"}
+        info["status"] = existing.start_status
+        return existing, info
+
+    tag, info = id_tag_authorize(id_tag=id_tag)
+    try:
+        with transaction.atomic():
+            tx = Transaction.objects.create(
+                charge_point=charge_point,
+                connector_id=connector_id,
+                id_tag=id_tag,
+                id_tag_ref=tag,
+                meter_start=meter_start,
+                started_at=timestamp,
+                reservation_id=reservation_id,
+                start_status=info["status"],
+                last_meter_wh=meter_start,
+                last_meter_at=timestamp,
+            )
+    except IntegrityError:
+        # A concurrent twin won the race (two processes got the retry): return its id.
+        tx = Transaction.objects.get(
+            charge_point=charge_point,
+            connector_id=connector_id,
+            id_tag=id_tag,
+            meter_start=meter_start,
+            started_at=timestamp,
+        )
+        info["status"] = tx.start_status
+        return tx, info
+    if reservation_id is not None:
+        reservation_consume(charge_point=charge_point, reservation_id=reservation_id, tx=tx)
+    return tx, info
+
+
+def reservation_consume(*, charge_point: ChargePoint, reservation_id: int, tx: Transaction) -> None:
+    """A StartTransaction carrying a reservationId uses that reservation up."""
+    Reservation.objects.filter(
+        pk=reservation_id,
+        charge_point=charge_point,
+        state__in=[Reservation.State.ACTIVE, Reservation.State.REQUESTED],
+    ).update(state=Reservation.State.USED, transaction=tx, updated_at=timezone.now())
+
+
+def transaction_stop(
+    *,
+    charge_point: ChargePoint,
+    transaction_id: int,
+    meter_stop: int,
+    timestamp: datetime,
+    reason: str = "",
+    id_tag: str = "",
+    transaction_data: list[dict[str, Any]] | None = None,
+    transaction_data_raw: list[dict[str, Any]] | None = None,
+) -> tuple[Transaction | None, dict[str, Any] | None]:
+    """Close a session (locks the transaction row). Idempotent: a retried stop changes nothing.
+    An unknown id is recorded as UnmatchedStopTransaction and still answered."""
+    id_tag_info = None
+    if id_tag:
+        _, id_tag_info = id_tag_authorize(id_tag=id_tag, check_concurrent=False)
+
+    tx = None
+    if 0 <= transaction_id <= INT32_MAX:
+        tx = (
+            Transaction.objects.select_for_update()
+            .filter(pk=transaction_id, charge_point=charge_point)
+            .first()
+        )
+    if tx is None:
+        UnmatchedStopTransaction.objects.create(
+            charge_point=charge_point,
+            transaction_id=transaction_id,
+            id_tag=id_tag,
+            meter_stop=meter_stop,
+            timestamp=timestamp,
+            reason=reason,
+            transaction_data=transaction_data_raw,
+        )
+        logger.warning(
+            "StopTransaction for unknown transaction %s from %s", transaction_id, charge_point
+        )
+        return None, id_tag_info
+    if tx.stopped_at is not None:
+        return tx, id_tag_info
+
+    tx.meter_stop = meter_stop
+    tx.stopped_at = timestamp
+    tx.stop_reason = reason or ("Local" if id_tag else "")
+    tx.stop_id_tag = id_tag
+    tx.transaction_data = transaction_data_raw
+    tx.energy_wh = meter_stop - tx.meter_start
+    tx.last_meter_wh = meter_stop
+    tx.last_meter_at = timestamp
+    tx.save()
+    if transaction_data:
+        meter_values_record(
+            charge_point=charge_point,
+            connector_id=tx.connector_id,
+            transaction=tx,
+            meter_values=transaction_data,
+        )
+    return tx, id_tag_info
+
+
+# --- Meter values -------------------------------------------------------------------------
+
+_ENERGY = "Energy.Active.Import.Register"
+_POWER = "Power.Active.Import"
+_SOC = "SoC"
+
+
+def _to_decimal(value: str) -> Decimal | None:
+    try:
+        parsed = Decimal(value)
+    except (InvalidOperation, ValueError):
+        return None
+    if not parsed.is_finite() or abs(parsed) >= Decimal(10) ** 14:
+        return None
+    return parsed.quantize(Decimal("0.000001"))
+
+
+def meter_values_record(
+    *,
+    charge_point: ChargePoint,
+    connector_id: int,
+    meter_values: Iterable[dict[str, Any]],
+    transaction: Transaction | None = None,
+    transaction_id: int | None = None,
+) -> int:
+    """Store every sampled value in one INSERT and refresh the session's live figures.
+
+    ``meter_values`` are validated MeterValue dicts with ``timestamp`` already a datetime.
+    Duplicates (a retried message) are ignored by the table's unique key.
+    """
+    if transaction is None and transaction_id is not None and 0 <= transaction_id <= INT32_MAX:
+        transaction = Transaction.objects.filter(pk=transaction_id, charge_point=charge_point).only(
+            "pk", "last_meter_at"
+        ).first()
+    rows: list[MeterValue] = []
+    live: dict[str, Any] = {}
+    latest: datetime | None = None
+    for meter_value in meter_values:
+        stamp = meter_value["timestamp"]
+        for sample in meter_value.get("sampledValue", ()):
+            measurand = sample.get("measurand", _ENERGY)
+            unit = sample.get("unit", "")
+            raw = sample["value"]
+            number = _to_decimal(raw) if sample.get("format", "Raw") == "Raw" else None
+            rows.append(
+                MeterValue(
+                    charge_point=charge_point,
+                    connector_id=connector_id,
+                    transaction=transaction,
+                    timestamp=stamp,
+                    value=raw[:2500],
+                    value_decimal=number,
+                    measurand=measurand,
+                    phase=sample.get("phase", ""),
+                    unit=unit,
+                    context=sample.get("context", ""),
+                    location=sample.get("location", ""),
+                    format=sample.get("format", ""),
+                )
+            )
+            if number is None or sample.get("phase") or (latest and stamp < latest):
+                continue
+            if measurand == _ENERGY:
+                live["last_meter_wh"] = int(number * 1000 if unit == "kWh" else number)
+            elif measurand == _POWER:
+                live["last_power_w"] = (number * 1000 if unit == "kW" else number).quantize(
+                    Decimal("0.1")
+                )
+            elif measurand == _SOC:
+                live["last_soc"] = max(0, min(100, int(number)))
+            else:
+                continue
+            latest = stamp
+    if rows:
+        MeterValue.objects.bulk_create(rows, ignore_conflicts=True)
+    if transaction is not None and live and latest is not None:
+        live["last_meter_at"] = latest
+        # Only move forward: a late retry must not roll the live view back.
+        Transaction.objects.filter(pk=transaction.pk, stopped_at__isnull=True).exclude(
+            last_meter_at__gt=latest
+        ).update(**live)
+    return len(rows)
+
+
+# --- Other station messages ---------------------------------------------------------------
+
+
+def data_transfer_record(
+    *,
+    charge_point: ChargePoint,
+    vendor_id: str,
+    message_id: str = "",
+    data: str = "",
+    response_status: str = "",
+    response_data: str = "",
+    direction: str = DataTransfer.Direction.IN,
+) -> DataTransfer:
+    return DataTransfer.objects.create(
+        charge_point=charge_point,
+        direction=direction,
+        vendor_id=vendor_id,
+        message_id=message_id,
+        data=data,
+        response_status=response_status,
+        response_data=response_data,
+    )
+
+
+def firmware_status_record(*, charge_point: ChargePoint, status: str) -> None:
+    now = timezone.now()
+    FirmwareStatusEvent.objects.create(charge_point=charge_point, status=status, received_at=now)
+    ChargePoint.objects.filter(pk=charge_point.pk).update(
+        firmware_status=status, firmware_status_at=now
+    )
+    latest = FirmwareUpdate.objects.filter(charge_point=charge_point).order_by("-created_at").first()
+    if latest is not None:
+        FirmwareUpdate.objects.filter(pk=latest.pk).update(status=status, updated_at=now)
+
+
+def diagnostics_status_record(*, charge_point: ChargePoint, status: str) -> None:
+    now = timezone.now()
+    DiagnosticsStatusEvent.objects.create(charge_point=charge_point, status=status, received_at=now)
+    ChargePoint.objects.filter(pk=charge_point.pk).update(
+        diagnostics_status=status, diagnostics_status_at=now
+    )
+    latest = (
+        DiagnosticsRequest.objects.filter(charge_point=charge_point).order_by("-created_at").first()
+    )
+    if latest is not None:
+        DiagnosticsRequest.objects.filter(pk=latest.pk).update(status=status, updated_at=now)
+
+
+def message_log_purge(*, older_than_days: int | None = None) -> int:
+    """Delete message-log rows past the retention (OCPP_MESSAGE_LOG_RETENTION_DAYS)."""
+    days = settings.OCPP_MESSAGE_LOG_RETENTION_DAYS if older_than_days is None else older_than_days
+    if days <= 0:
+        return 0
+    cutoff = timezone.now() - timedelta(days=days)
+    deleted, _ = MessageLog.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+
+
+# --- Commands (central-system-initiated calls) ---------------------------------------------
+#
+# Lifecycle: command_create (queued) → command_mark_sent (sent, by the consumer holding the
+# station's socket) → command_record_answer (answered / failed) or command_mark_timed_out.
+# command_apply_answer hooks give each action its effect on our state (configuration
+# snapshot, local list version, reservations, charging profiles, ...).
+
+CommandEffect = Any  # Callable[[Command, dict[str, Any]], None]
+COMMAND_EFFECTS: dict[str, CommandEffect] = {}
+
+
+def command_effect(action: str) -> Any:
+    """Register ``fn(command, response)``: run in the transaction that stores an Accepted-or-
+    otherwise CALLRESULT for ``action``."""
+
+    def register(fn: Any) -> Any:
+        COMMAND_EFFECTS[action] = fn
+        return fn
+
+    return register
+
+
+def command_mark_sent(*, command_id: Any) -> Command | None:
+    """Claim a queued command for sending (row lock). None if it is already final, e.g. timed
+    out by the sweeper while it waited in the station's queue."""
+    command = Command.objects.select_for_update().filter(pk=command_id).first()
+    if command is None or command.state != Command.State.QUEUED:
+        return None
+    deadline = command.created_at + timedelta(seconds=command.timeout)
+    now = timezone.now()
+    if now >= deadline:
+        command.state = Command.State.TIMED_OUT
+        command.completed_at = now
+        command.error_description = "Timed out while queued for the station."
+        command.save(update_fields=["state", "completed_at", "error_description"])
+        return None
+    command.state = Command.State.SENT
+    command.sent_at = now
+    command.save(update_fields=["state", "sent_at"])
+    return command
+
+
+def command_record_answer(
+    *,
+    command_id: Any,
+    response: dict[str, Any] | None = None,
+    error_code: str = "",
+    error_description: str = "",
+    error_details: dict[str, Any] | None = None,
+) -> Command | None:
+    """Store the station's CALLRESULT (``response``) or CALLERROR (``error_code``) and apply
+    the action's effect. Ignored if the command is already final (a late answer)."""
+    command = Command.objects.select_for_update().filter(pk=command_id).first()
+    if command is None or command.is_final:
+        return command
+    command.completed_at = timezone.now()
+    if error_code:
+        command.state = Command.State.FAILED
+        command.error_code = error_code[:40]
+        command.error_description = error_description[:255]
+        command.error_details = error_details or {}
+        command.response = None
+    else:
+        command.state = Command.State.ANSWERED
+        command.response = response
+        effect = COMMAND_EFFECTS.get(command.action)
+        if effect is not None and response is not None:
+            effect(command, response)
+    command.save()
+    return command
+
+
+def command_mark_timed_out(*, command_id: Any, description: str = "") -> Command | None:
+    command = Command.objects.select_for_update().filter(pk=command_id).first()
+    if command is None or command.is_final:
+        return command
+    command.state = Command.State.TIMED_OUT
+    command.completed_at = timezone.now()
+    command.error_description = (description or "The station did not answer in time.")[:255]
+    command.save(update_fields=["state", "completed_at", "error_description"])
+    return command
+
+
+def command_fail(*, command_id: Any, description: str, code: str = "") -> Command | None:
+    """A command that could not be delivered (station gone, socket closed)."""
+    command = Command.objects.select_for_update().filter(pk=command_id).first()
+    if command is None or command.is_final:
+        return command
+    command.state = Command.State.FAILED
+    command.completed_at = timezone.now()
+    command.error_code = code
+    command.error_description = description[:255]
+    command.save(update_fields=["state", "completed_at", "error_code", "error_description"])
+    return command

@@ -1,0 +1,8 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class OcppGatewayConfig(AppConfig):
+    name = "ocpp_gateway"
+    verbose_name = "OCPP gateway"

@@ -1,0 +1,146 @@
+"""Group commit for the gateway.
+
+Every station message is handled by a synchronous function run inside a database transaction,
+and its answer goes out only after that transaction has committed. Committing each message on
+its own would make the commit (an fsync on PostgreSQL) the cost of every frame; instead, the
+messages of all stations served by this process that arrive while a commit is in flight are
+run together in the next transaction, each in its own savepoint so one bad message cannot undo
+another's work. Message-log rows and 'last seen' stamps ride along in the same transaction as
+bulk statements.
+
+Django's ORM runs in one thread per process under Channels (thread-sensitive sync_to_async),
+so batching costs no parallelism: it only removes commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import transaction
+
+from csms.models import MessageLog
+from csms.services import charge_points_touch
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Job:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    future: asyncio.Future[Any]
+    result: Any = None
+    error: BaseException | None = None
+
+
+@dataclass
+class _Batch:
+    jobs: list[_Job] = field(default_factory=list)
+    logs: list[MessageLog] = field(default_factory=list)
+    seen: dict[int, datetime] = field(default_factory=dict)
+
+
+class GroupCommitter:
+    """Collects work from the consumers of one event loop and commits it in batches."""
+
+    def __init__(self, max_batch: int) -> None:
+        self.max_batch = max_batch
+        self._pending = _Batch()
+        self._flusher: asyncio.Task[None] | None = None
+        # Counters for benchmarks and the health endpoint.
+        self.batches = 0
+        self.jobs = 0
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` in a savepoint of the next batch; return its result once the batch
+        has committed. Raises what ``fn`` raised, or the commit's error."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.jobs.append(_Job(fn, args, future))
+        self._kick()
+        return await future
+
+    def log(self, entry: MessageLog) -> None:
+        """Queue a message-log row for the next batch (no waiting)."""
+        self._pending.logs.append(entry)
+        self._kick()
+
+    def touch(self, charge_point_id: int, when: datetime) -> None:
+        """Queue a 'last seen' stamp for the next batch (no waiting)."""
+        self._pending.seen[charge_point_id] = when
+        self._kick()
+
+    async def drain(self) -> None:
+        """Wait until everything queued so far is committed (tests, shutdown)."""
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.shield(self._flusher)
+
+    def _kick(self) -> None:
+        # Single-threaded event loop: a flusher that saw an empty queue finishes in the same
+        # step, so checking done() here cannot miss queued work.
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    def _take(self) -> _Batch:
+        pending = self._pending
+        if len(pending.jobs) <= self.max_batch:
+            self._pending = _Batch()
+            return pending
+        batch = _Batch(jobs=pending.jobs[: self.max_batch], logs=pending.logs, seen=pending.seen)
+        self._pending = _Batch(jobs=pending.jobs[self.max_batch :])
+        return batch
+
+    async def _flush(self) -> None:
+        while self._pending.jobs or self._pending.logs or self._pending.seen:
+            batch = self._take()
+            try:
+                await database_sync_to_async(_execute)(batch)
+            except BaseException as exc:  # the commit itself failed: nobody's work is stored
+                logger.exception("group commit of %d messages failed", len(batch.jobs))
+                for job in batch.jobs:
+                    job.error = job.error or exc
+            self.batches += 1
+            self.jobs += len(batch.jobs)
+            for job in batch.jobs:
+                if job.future.done():  # the waiting consumer went away
+                    continue
+                if job.error is not None:
+                    job.future.set_exception(job.error)
+                else:
+                    job.future.set_result(job.result)
+
+
+def _execute(batch: _Batch) -> None:
+    with transaction.atomic():
+        for job in batch.jobs:
+            try:
+                with transaction.atomic():
+                    job.result = job.fn(*job.args)
+            except Exception as exc:
+                job.error = exc
+        if batch.logs:
+            MessageLog.objects.bulk_create(batch.logs)
+        if batch.seen:
+            charge_points_touch(last_seen=batch.seen)
+
+
+_committers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommitter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def get_committer() -> GroupCommitter:
+    """The committer of the running event loop (one per process under daphne)."""
+    loop = asyncio.get_running_loop()
+    committer = _committers.get(loop)
+    if committer is None:
+        committer = GroupCommitter(settings.OCPP_GROUP_COMMIT_MAX_BATCH)
+        _committers[loop] = committer
+    return committer

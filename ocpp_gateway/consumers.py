@@ -1,0 +1,373 @@
+"""The WebSocket endpoint a charge point talks to: ``/ocpp/<identity>``.
+
+A thin adapter: it authenticates the handshake, parses frames, looks up the handler, awaits it
+through the group committer and sends the answer. Calls *to* the station arrive on this
+consumer's channel (from any process, see ocpp_gateway.calls) and go out one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils import timezone
+
+from csms import services
+from csms.models import IDENTITY_PATTERN, ChargePoint, ConnectionAttempt, MessageLog
+from csms.models import RegistrationStatus as Registration
+from csms.station_auth import check_station_password, parse_basic_auth
+from ocpp_gateway import protocol
+from ocpp_gateway.committer import get_committer
+from ocpp_gateway.handlers import HANDLERS, StationContext
+from ocpp_gateway.schemas import (
+    CENTRAL_ACTIONS,
+    KNOWN_ACTIONS,
+    STATION_ACTIONS,
+    FormationViolation,
+    InternalErr,
+    NotImplementedErr,
+    NotSupportedErr,
+    OcppError,
+    ProtocolErr,
+    SecurityErr,
+    validate_request,
+    validate_response,
+)
+
+logger = logging.getLogger(__name__)
+_IDENTITY = re.compile(IDENTITY_PATTERN)
+REPLACED_CLOSE_CODE = 4000
+
+
+def _authenticate(
+    identity: str, authorization: bytes | None, remote: str
+) -> tuple[ChargePoint | None, str]:
+    """Runs in the DB thread. Returns (station, '') or (None, refusal reason)."""
+    charge_point = ChargePoint.objects.filter(identity=identity).first()
+    if charge_point is None:
+        if not settings.OCPP_ALLOW_UNKNOWN_CHARGE_POINTS:
+            services.connection_attempt_record(
+                identity=identity, reason=ConnectionAttempt.Reason.UNKNOWN, remote_address=remote
+            )
+            return None, "unknown identity"
+        charge_point, _ = ChargePoint.objects.get_or_create(identity=identity)
+    if charge_point.password_hash:
+        credentials = parse_basic_auth(authorization)
+        detail = ""
+        if credentials is None:
+            detail = "no Basic credentials"
+        elif credentials[0] != identity:
+            detail = "user name is not the identity"
+        elif not check_station_password(credentials[1], charge_point.password_hash):
+            detail = "wrong password"
+        if detail:
+            services.connection_attempt_record(
+                identity=identity,
+                reason=ConnectionAttempt.Reason.BAD_CREDENTIALS,
+                remote_address=remote,
+                detail=detail,
+            )
+            return None, detail
+    return charge_point, ""
+
+
+class OcppConsumer(AsyncWebsocketConsumer):
+    charge_point: ChargePoint | None = None
+    identity: str = ""
+
+    # --- Connection lifecycle ---------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self.identity = self.scope["url_route"]["kwargs"].get("identity", "")
+        self.remote = self._remote_address()
+        self.committer = get_committer()
+        self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._awaiting: tuple[str, asyncio.Future[list[Any]]] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        offered = self.scope.get("subprotocols") or []
+
+        if not _IDENTITY.fullmatch(self.identity):
+            await self._refuse(ConnectionAttempt.Reason.MALFORMED, "malformed identity")
+            return
+        if offered and protocol.SUBPROTOCOL not in offered:
+            await self._refuse(ConnectionAttempt.Reason.SUBPROTOCOL, f"offered {offered}")
+            return
+        headers = dict(self.scope.get("headers") or [])
+        charge_point, reason = await database_sync_to_async(_authenticate)(
+            self.identity, headers.get(b"authorization"), self.remote
+        )
+        if charge_point is None:
+            logger.warning("refused %s from %s: %s", self.identity, self.remote, reason)
+            await self.close()
+            return
+        self.charge_point = charge_point
+        self.ctx = StationContext(charge_point)
+        replaced = await self.committer.run(
+            lambda: services.charge_point_connected(
+                charge_point=charge_point,
+                channel_name=self.channel_name,
+                remote_address=self.remote,
+                timestamp=timezone.now(),
+            )
+        )
+        if replaced:
+            # The station reconnected while its old socket looked alive (half-open TCP, or
+            # another process): close the old one so only this connection speaks for it.
+            await self.channel_layer.send(replaced, {"type": "ocpp.replaced"})
+        await self.accept(protocol.SUBPROTOCOL if offered else None)
+        self._sender = asyncio.get_running_loop().create_task(self._send_calls())
+        logger.info("%s connected from %s", self.identity, self.remote)
+
+    async def disconnect(self, code: int) -> None:
+        charge_point = self.charge_point
+        if charge_point is None:
+            return
+        if self._sender is not None:
+            self._sender.cancel()
+        if self._awaiting is not None and not self._awaiting[1].done():
+            self._awaiting[1].cancel()
+        undelivered = []
+        while not self._outbox.empty():
+            undelivered.append(self._outbox.get_nowait())
+        channel_name = self.channel_name
+        now = timezone.now()
+
+        def went_offline() -> None:
+            services.charge_point_disconnected(
+                charge_point_id=charge_point.pk, channel_name=channel_name, timestamp=now
+            )
+            for event in undelivered:
+                services.command_fail(
+                    command_id=event["command_id"],
+                    description="The station disconnected before the call was sent.",
+                )
+
+        await self.committer.run(went_offline)
+        for event in undelivered:
+            await self._notify_issuer(event)
+        logger.info("%s disconnected (code %s)", self.identity, code)
+
+    async def ocpp_replaced(self, event: dict[str, Any]) -> None:
+        await self.close(code=REPLACED_CLOSE_CODE)
+
+    async def _refuse(self, reason: str, detail: str) -> None:
+        logger.warning("refused %r from %s: %s", self.identity, self.remote, detail)
+        await database_sync_to_async(services.connection_attempt_record)(
+            identity=self.identity, reason=reason, remote_address=self.remote, detail=detail
+        )
+        await self.close()
+
+    def _remote_address(self) -> str:
+        headers = dict(self.scope.get("headers") or [])
+        forwarded = headers.get(b"x-forwarded-for")
+        if forwarded:
+            return forwarded.decode("latin-1").split(",")[0].strip()
+        client = self.scope.get("client")
+        return f"{client[0]}:{client[1]}" if client else ""
+
+    # --- Frames from the station ------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        assert self.charge_point is not None
+        self.committer.touch(self.charge_point.pk, timezone.now())
+        if text_data is None:
+            # OCPP-J is text only; a binary frame has no readable id to answer to.
+            self._log(MessageLog.Direction.IN, repr(bytes_data)[:2000])
+            logger.warning("%s sent a binary frame; ignored", self.identity)
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            self._log(MessageLog.Direction.IN, text_data)
+            logger.warning("%s sent a frame that is not JSON: %.200s", self.identity, text_data)
+            message_id = protocol.sniff_message_id(text_data)
+            if message_id is not None:
+                await self._send_error(message_id, FormationViolation("Frame is not valid JSON"))
+            return
+        if not isinstance(frame, list) or not frame or frame[0] not in (2, 3, 4):
+            self._log(MessageLog.Direction.IN, text_data)
+            logger.warning("%s sent a frame that is not OCPP: %.200s", self.identity, text_data)
+            if isinstance(frame, list):
+                message_id = protocol.readable_message_id(frame)
+                if message_id is not None:
+                    await self._send_error(
+                        message_id, ProtocolErr("Frame is not an OCPP-J CALL/CALLRESULT/CALLERROR")
+                    )
+            return
+        if frame[0] == protocol.CALL:
+            await self._handle_call(frame, text_data)
+        else:
+            self._handle_answer(frame, text_data)
+
+    async def _handle_call(self, frame: list[Any], text: str) -> None:
+        message_id = protocol.readable_message_id(frame)
+        action = frame[2] if len(frame) > 2 and isinstance(frame[2], str) else ""
+        self._log(MessageLog.Direction.IN, text, protocol.CALL, action, message_id)
+        if len(frame) != 4 or not isinstance(frame[1], str) or not action:
+            logger.warning("%s sent a malformed CALL: %.200s", self.identity, text)
+            if message_id is not None:
+                await self._send_error(
+                    message_id,
+                    ProtocolErr("A CALL is [2, \"<messageId>\", \"<action>\", {<payload>}]"),
+                )
+            return
+        assert isinstance(message_id, str)
+        try:
+            result = await self._dispatch(action, frame[3])
+        except OcppError as exc:
+            logger.warning("%s %s %s: %s", self.identity, action, exc.code, exc.description)
+            await self._send_error(message_id, exc, action)
+        except Exception:
+            logger.exception("%s %s failed", self.identity, action)
+            await self._send_error(message_id, InternalErr("An internal error occurred"), action)
+        else:
+            await self._send(protocol.call_result(message_id, result), protocol.CALLRESULT,
+                             action, message_id)
+
+    async def _dispatch(self, action: str, payload: Any) -> dict[str, Any]:
+        assert self.charge_point is not None
+        if action not in STATION_ACTIONS:
+            if action in KNOWN_ACTIONS or action in CENTRAL_ACTIONS:
+                raise NotSupportedErr(f"{action} is not supported from a charge point")
+            raise NotImplementedErr(f"Unknown action {action[:60]!r}")
+        if (
+            self.charge_point.registration_status == Registration.REJECTED
+            and action != "BootNotification"
+        ):
+            raise SecurityErr("The station's registration was rejected; send BootNotification")
+        validated = validate_request(action, payload)
+        return await self.committer.run(HANDLERS[action], self.ctx, validated)
+
+    # --- Calls to the station ---------------------------------------------------------------
+
+    async def ocpp_call(self, event: dict[str, Any]) -> None:
+        """A Command for this station, from any process: {"command_id", "reply_channel"?}.
+
+        Queued, not awaited here: the consumer must keep reading frames (the answer among
+        them) while a call is outstanding."""
+        self._outbox.put_nowait(event)
+
+    async def _send_calls(self) -> None:
+        # OCPP-J allows one outstanding CALL per direction: send, await answer, next.
+        while True:
+            event = await self._outbox.get()
+            try:
+                await self._perform_call(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("%s: sending command %s failed", self.identity, event)
+            await self._notify_issuer(event)
+
+    async def _perform_call(self, event: dict[str, Any]) -> None:
+        command_id = event["command_id"]
+        command = await self.committer.run(
+            lambda: services.command_mark_sent(command_id=command_id)
+        )
+        if command is None:
+            return
+        message_id = str(command.pk)
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._awaiting = (message_id, future)
+        remaining = (command.created_at.timestamp() + command.timeout) - timezone.now().timestamp()
+        try:
+            await self._send(
+                protocol.call(message_id, command.action, command.request),
+                protocol.CALL,
+                command.action,
+                message_id,
+            )
+            answer = await asyncio.wait_for(future, timeout=max(remaining, 0.01))
+        except TimeoutError:
+            await self.committer.run(
+                lambda: services.command_mark_timed_out(command_id=command_id)
+            )
+            return
+        finally:
+            self._awaiting = None
+        await self.committer.run(self._store_answer, command_id, command.action, answer)
+
+    @staticmethod
+    def _store_answer(command_id: Any, action: str, answer: list[Any]) -> None:
+        if answer[0] == protocol.CALLERROR:
+            details = answer[4] if len(answer) > 4 and isinstance(answer[4], dict) else {}
+            services.command_record_answer(
+                command_id=command_id,
+                error_code=str(answer[2]) if len(answer) > 2 else "GenericError",
+                error_description=str(answer[3]) if len(answer) > 3 else "",
+                error_details=details,
+            )
+            return
+        payload = answer[2] if len(answer) > 2 else None
+        try:
+            validate_response(action, payload)
+        except OcppError as exc:
+            services.command_record_answer(
+                command_id=command_id,
+                error_code=exc.code,
+                error_description=f"Station answered with an invalid payload: {exc.description}",
+                error_details={"response": payload},
+            )
+            return
+        services.command_record_answer(command_id=command_id, response=payload)
+
+    def _handle_answer(self, frame: list[Any], text: str) -> None:
+        message_id = protocol.readable_message_id(frame)
+        action = ""
+        awaiting = self._awaiting
+        if awaiting is not None and awaiting[0] == message_id and not awaiting[1].done():
+            awaiting[1].set_result(frame)
+        else:
+            logger.warning("%s answered a call we are not waiting for: %.200s", self.identity, text)
+        self._log(MessageLog.Direction.IN, text, frame[0], action,
+                  message_id if message_id is not None else "")
+
+    async def _notify_issuer(self, event: dict[str, Any]) -> None:
+        reply_channel = event.get("reply_channel")
+        if reply_channel:
+            await self.channel_layer.send(
+                reply_channel, {"type": "ocpp.command_done", "command_id": event["command_id"]}
+            )
+
+    # --- Output -----------------------------------------------------------------------------
+
+    async def _send_error(self, message_id: Any, error: OcppError, action: str = "") -> None:
+        await self._send(
+            protocol.call_error(message_id, error.code, error.description, error.details),
+            protocol.CALLERROR,
+            action,
+            message_id,
+        )
+
+    async def _send(self, text: str, message_type: int, action: str, message_id: Any) -> None:
+        await self.send(text_data=text)
+        self._log(MessageLog.Direction.OUT, text, message_type, action, message_id)
+
+    def _log(
+        self,
+        direction: str,
+        text: str,
+        message_type: int | None = None,
+        action: str = "",
+        message_id: Any = "",
+    ) -> None:
+        if not settings.OCPP_MESSAGE_LOG_ENABLED:
+            return
+        self.committer.log(
+            MessageLog(
+                charge_point_id=self.charge_point.pk if self.charge_point else None,
+                identity=self.identity,
+                direction=direction,
+                message_type=message_type,
+                action=action[:64],
+                message_id=str(message_id)[:64] if message_id is not None else "",
+                payload=text,
+                created_at=timezone.now(),
+            )
+        )

@@ -1,0 +1,184 @@
+"""One handler per station-initiated OCPP 1.6 action.
+
+A handler takes the station's context and the validated payload (timestamps already aware
+datetimes), calls csms services, and returns the CALLRESULT payload. Handlers are synchronous:
+the consumer runs them inside the group-commit transaction (ocpp_gateway.committer), so the
+answer leaves only after what the handler wrote is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+
+from csms import services
+from csms.models import ChargePoint
+from ocpp_gateway.protocol import jsonable
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class StationContext:
+    charge_point: ChargePoint
+
+    @property
+    def identity(self) -> str:
+        return self.charge_point.identity
+
+
+Handler = Callable[[StationContext, dict[str, Any]], dict[str, Any]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(action: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[action] = fn
+        return fn
+
+    return register
+
+
+# --- DataTransfer vendor extensions --------------------------------------------------------
+
+DataTransferHandler = Callable[[StationContext, str | None, str | None], tuple[str, str | None]]
+DATA_TRANSFER_HANDLERS: dict[tuple[str, str | None], DataTransferHandler] = {}
+
+
+def register_data_transfer_handler(
+    vendor_id: str, message_id: str | None = None
+) -> Callable[[DataTransferHandler], DataTransferHandler]:
+    """Register ``fn(ctx, message_id, data) -> (status, response_data)`` for a vendor (and
+    optionally one messageId). Without a handler we answer UnknownVendorId/UnknownMessageId;
+    the message is stored either way."""
+
+    def register(fn: DataTransferHandler) -> DataTransferHandler:
+        DATA_TRANSFER_HANDLERS[(vendor_id, message_id)] = fn
+        return fn
+
+    return register
+
+
+# --- Handlers -------------------------------------------------------------------------------
+
+
+@handles("BootNotification")
+def boot_notification(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
+    now = timezone.now()
+    status, interval = services.charge_point_boot(
+        charge_point=ctx.charge_point, payload=payload, timestamp=now
+    )
+    return {"status": status, "currentTime": now, "interval": interval}
+
+
+@handles("Heartbeat")
+def heartbeat(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
+    # 'last seen' is stamped for every frame by the consumer, in this same transaction.
+    return {"currentTime": timezone.now()}
+
+
+@handles("StatusNotification")
+def status_notification(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
+    services.connector_status_update(
+        charge_point=ctx.charge_point,
+        connector_id=payload["connectorId"],
+        status=payload["status"],
+        error_code=payload["errorCode"],
+        info=payload.get("info", ""),
+        vendor_id=payload.get("vendorId", ""),
+        vendor_error_code=payload.get("vendorErrorCode", ""),
+        timestamp=payload.get("timestamp"),
+    )
+    return {}
+
+
+@handles("Authorize")
+def authorize(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
+    _, info = services.id_tag_authorize(id_tag=payload["idTag"])
+    return {"idTagInfo": info}
+
+
+@handles("StartTransaction")
+def start_transaction(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
+    tx, info = services.transaction_start(
+        charge_point=ctx.charge_point,
+        connector_id=payload["connectorId"],
+        id_tag=payload["idTag"],
+        meter_start=payload["meterStart"],
+        timestamp=payload["timestamp"],
+        reservation_id=payload.get("reservationId"),
+    )
+    return {"transactionId": tx.pk, "idTagInfo": info}
+
+
+@handles("StopTransaction")
+def stop_transaction(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
+    _, info = services.transaction_stop(
+        charge_point=ctx.charge_point,
+        transaction_id=payload["transactionId"],
+        meter_stop=payload["meterStop"],
+        timestamp=payload["timestamp"],
+        reason=payload.get("reason", ""),
+        id_tag=payload.get("idTag", ""),
+        transaction_data=payload.get("transactionData"),
+        transaction_data_raw=jsonable(payload.get("transactionData")),
+    )
+    return {"idTagInfo": info} if info is not None else {}
+
+
+@handles("MeterValues")
+def meter_values(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
+    services.meter_values_record(
+        charge_point=ctx.charge_point,
+        connector_id=payload["connectorId"],
+        transaction_id=payload.get("transactionId"),
+        meter_values=payload["meterValue"],
+    )
+    return {}
+
+
+@handles("DataTransfer")
+def data_transfer(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
+    vendor_id = payload["vendorId"]
+    message_id = payload.get("messageId")
+    data = payload.get("data")
+    handler = DATA_TRANSFER_HANDLERS.get((vendor_id, message_id)) or DATA_TRANSFER_HANDLERS.get(
+        (vendor_id, None)
+    )
+    response_data: str | None = None
+    if handler is not None:
+        status, response_data = handler(ctx, message_id, data)
+    elif any(key[0] == vendor_id for key in DATA_TRANSFER_HANDLERS):
+        status = "UnknownMessageId"
+    else:
+        status = "UnknownVendorId"
+    services.data_transfer_record(
+        charge_point=ctx.charge_point,
+        vendor_id=vendor_id,
+        message_id=message_id or "",
+        data=data or "",
+        response_status=status,
+        response_data=response_data or "",
+    )
+    result: dict[str, Any] = {"status": status}
+    if response_data is not None:
+        result["data"] = response_data
+    return result
+
+
+@handles("FirmwareStatusNotification")
+def firmware_status_notification(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
+    services.firmware_status_record(charge_point=ctx.charge_point, status=payload["status"])
+    return {}
+
+
+@handles("DiagnosticsStatusNotification")
+def diagnostics_status_notification(
+    ctx: StationContext, payload: dict[str, Any]
+) -> dict[str, Any]:
+    services.diagnostics_status_record(charge_point=ctx.charge_point, status=payload["status"])
+    return {}

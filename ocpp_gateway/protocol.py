@@ -1,0 +1,69 @@
+"""OCPP-J framing: message type ids, frame encoding, and reading what we can of bad frames."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+CALL = 2
+CALLRESULT = 3
+CALLERROR = 4
+SUBPROTOCOL = "ocpp1.6"
+MAX_MESSAGE_ID_LENGTH = 36
+
+# Reads the message id of a CALL that is not valid JSON, so it can still get a CALLERROR.
+_SNIFF_ID = re.compile(r'^\s*\[\s*2\s*,\s*"([^"\\]{1,36})"')
+
+
+def format_datetime(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, Decimal):
+        return float(value) if value != value.to_integral_value() else int(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=_default, ensure_ascii=False)
+
+
+def jsonable(value: Any) -> Any:
+    """A copy with datetimes as OCPP strings, for JSON columns."""
+    if value is None:
+        return None
+    return json.loads(dumps(value))
+
+
+def call_result(message_id: Any, payload: dict[str, Any]) -> str:
+    return dumps([CALLRESULT, message_id, payload])
+
+
+def call_error(
+    message_id: Any, code: str, description: str = "", details: dict[str, Any] | None = None
+) -> str:
+    return dumps([CALLERROR, message_id, code, description, details or {}])
+
+
+def call(message_id: str, action: str, payload: dict[str, Any]) -> str:
+    return dumps([CALL, message_id, action, payload])
+
+
+def sniff_message_id(text: str) -> str | None:
+    match = _SNIFF_ID.match(text)
+    return match.group(1) if match else None
+
+
+def readable_message_id(frame: list[Any]) -> str | int | None:
+    """The id of a parsed-but-invalid frame, if there is one to answer to."""
+    if len(frame) >= 2 and isinstance(frame[1], str | int) and not isinstance(frame[1], bool):
+        return frame[1]
+    return None
