@@ -1,0 +1,22 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+
+# Dependencies first so code changes do not reinstall them.
+COPY pyproject.toml README.md ./
+COPY csms/__init__.py csms/__init__.py
+COPY ocpp_gateway/__init__.py ocpp_gateway/__init__.py
+COPY billing/__init__.py billing/__init__.py
+COPY wallet/__init__.py wallet/__init__.py
+RUN pip install --no-cache-dir .
+
+COPY . .
+RUN pip install --no-cache-dir --no-deps . \
+    && DEBUG=true python manage.py collectstatic --noinput
+
+RUN useradd --system --uid 10001 csms
+USER csms
+EXPOSE 8000
+CMD ["python", "-m", "daphne", "-b", "0.0.0.0", "-p", "8000", "--websocket_timeout", "-1", \
+     "--proxy-headers", "csms.asgi:application"]

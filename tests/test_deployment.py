@@ -1,0 +1,51 @@
+"""The deployment files a deployer meets: compose file, Makefile, CI script."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_it_defines_the_five_services():
+    services = _compose()["services"]
+    assert {"postgres", "redis", "web", "worker", "beat"} <= set(services)
+
+
+def test_it_never_times_out_station_websockets():
+    web = _compose()["services"]["web"]
+    command = web["command"]
+    index = command.index("--websocket_timeout")
+    assert command[index + 1] == "-1"
+    runplatform = (ROOT / "csms/management/commands/runplatform.py").read_text()
+    assert re.search(r'"--websocket_timeout",\s*"-1"', runplatform)
+
+
+def test_it_refuses_unknown_stations_in_production():
+    env = _compose()["services"]["web"]["environment"]
+    assert env["OCPP_ALLOW_UNKNOWN_CHARGE_POINTS"].endswith(":-false}")
+    assert env["DEBUG"] == "false"
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
+def test_it_is_a_valid_compose_file():
+    result = subprocess.run(
+        ["docker-compose", "config", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_ci_exports_the_real_services_and_runs_make_test():
+    script = (ROOT / ".ci/run").read_text()
+    assert "DATABASE_URL" in script and "REDIS_URL" in script
+    assert "make test" in script
