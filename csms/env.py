@@ -97,7 +97,8 @@ def database_from_url(url: str) -> dict[str, Any]:
         path = unquote(parsed.path)
         if path.startswith("//"):
             path = path[1:]
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path.lstrip("/") and path or ":memory:"}
+        name = path if path.lstrip("/") else ":memory:"
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name}
     raise ImproperlyConfigured(
         f"DATABASE_URL scheme {scheme!r} is not supported (use postgres:// or sqlite:///)."
     )

@@ -25,7 +25,9 @@ def _in_group(user: Any, name: str) -> bool:
 
 
 def is_operator(user: Any) -> bool:
-    return bool(user and user.is_authenticated and (user.is_superuser or _in_group(user, OPERATORS)))
+    return bool(
+        user and user.is_authenticated and (user.is_superuser or _in_group(user, OPERATORS))
+    )
 
 
 def is_support(user: Any) -> bool:

@@ -91,10 +91,10 @@ class Station:
     async def send_text(self, text: str) -> None:
         await self.communicator.send_to(text_data=text)
 
-    async def receive(self, timeout: float = 5) -> list[Any]:
+    async def receive(self, timeout: float = 5) -> list[Any]:  # noqa: ASYNC109
         return json.loads(await self.communicator.receive_from(timeout=timeout))
 
-    async def receive_nothing(self, timeout: float = 0.3) -> bool:
+    async def receive_nothing(self, timeout: float = 0.3) -> bool:  # noqa: ASYNC109
         return await self.communicator.receive_nothing(timeout=timeout)
 
 
@@ -122,7 +122,7 @@ async def connect_station() -> AsyncIterator[Any]:
 
     async def _connect(identity: str, **kwargs: Any) -> Station:
         communicator = communicator_for(identity, **kwargs)
-        connected, subprotocol = await communicator.connect(timeout=5)
+        connected, _ = await communicator.connect(timeout=5)
         assert connected, f"handshake for {identity} was refused"
         opened.append(communicator)
         return Station(communicator)

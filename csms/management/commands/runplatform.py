@@ -34,9 +34,15 @@ class Command(BaseCommand):
         )
         server = subprocess.Popen(
             [
-                sys.executable, "-m", "daphne",
-                "-b", host, "-p", str(port),
-                "--websocket_timeout", "-1",
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                host,
+                "-p",
+                str(port),
+                "--websocket_timeout",
+                "-1",
                 "--proxy-headers",
                 "csms.asgi:application",
             ]
@@ -47,10 +53,15 @@ class Command(BaseCommand):
                 time.sleep(2)
                 demo = subprocess.Popen(
                     [
-                        sys.executable, "manage.py", "simulate",
-                        "--count", str(options["demo"]),
-                        "--url", f"ws://127.0.0.1:{port}/ocpp",
-                        "--prefix", "DEMO",
+                        sys.executable,
+                        "manage.py",
+                        "simulate",
+                        "--count",
+                        str(options["demo"]),
+                        "--url",
+                        f"ws://127.0.0.1:{port}/ocpp",
+                        "--prefix",
+                        "DEMO",
                     ]
                 )
             server.wait()
