@@ -4,9 +4,9 @@ Every station message is handled by a synchronous function run inside a database
 and its answer goes out only after that transaction has committed. Committing each message on
 its own would make the commit (an fsync on PostgreSQL) the cost of every frame; instead, the
 messages of all stations served by this process that arrive while a commit is in flight are
-run together in the next transaction, each in its own savepoint so one bad message cannot undo
-another's work. Message-log rows and 'last seen' stamps ride along in the same transaction as
-bulk statements.
+run together in the next transaction; if one of them fails, the batch is replayed with a
+savepoint per message so one bad message cannot undo another's work. Message-log rows and
+'last seen' stamps ride along in the same transaction as bulk statements.
 
 Django's ORM runs in one thread per process under Channels (thread-sensitive sync_to_async),
 so batching costs no parallelism: it only removes commits.
@@ -117,9 +117,32 @@ class GroupCommitter:
                     job.future.set_result(job.result)
 
 
+class _JobFailed(Exception):
+    """Aborts an optimistic batch so it can be replayed with savepoints."""
+
+
 def _execute(batch: _Batch) -> None:
+    """Run the batch in one transaction. Optimistic first: no savepoints, which would cost two
+    extra round trips per message. If any job fails, that attempt is rolled back whole and the
+    batch replays with a savepoint per job, so the failure stays confined to its own message.
+    Jobs are pure database work, so running one twice after a rollback is safe."""
+    try:
+        _execute_once(batch, isolate=False)
+    except _JobFailed:
+        for job in batch.jobs:
+            job.result = job.error = None
+        _execute_once(batch, isolate=True)
+
+
+def _execute_once(batch: _Batch, *, isolate: bool) -> None:
     with transaction.atomic():
         for job in batch.jobs:
+            if not isolate:
+                try:
+                    job.result = job.fn(*job.args)
+                except Exception as exc:
+                    raise _JobFailed from exc
+                continue
             try:
                 with transaction.atomic():
                     job.result = job.fn(*job.args)
