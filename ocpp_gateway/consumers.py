@@ -186,9 +186,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
         except ValueError:
             self._log(MessageLog.Direction.IN, text_data)
             logger.warning("%s sent a frame that is not JSON: %.200s", self.identity, text_data)
-            message_id = protocol.sniff_message_id(text_data)
-            if message_id is not None:
-                await self._send_error(message_id, FormationViolation("Frame is not valid JSON"))
+            sniffed = protocol.sniff_message_id(text_data)
+            if sniffed is not None:
+                await self._send_error(sniffed, FormationViolation("Frame is not valid JSON"))
             return
         if not isinstance(frame, list) or not frame or frame[0] not in (2, 3, 4):
             self._log(MessageLog.Direction.IN, text_data)
