@@ -160,6 +160,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status" choice set; name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "ConnectorStatusEnum": "csms.models.ChargePointStatus",
+        "IdTagStatusEnum": "csms.models.IdTag.Status",
+    },
 }
 
 # --- I18N, static ----------------------------------------------------------------------------
