@@ -87,6 +87,19 @@ class ChargePoint(models.Model):
     )
     configuration_at = models.DateTimeField(null=True, blank=True)
     reboot_required = models.BooleanField(default=False)
+    configuration_unknown_keys = models.JSONField(
+        default=list, blank=True, help_text="Keys the station did not know in GetConfiguration."
+    )
+    local_list_reported_version = models.IntegerField(
+        null=True,
+        blank=True,
+        help_text="listVersion of the last GetLocalListVersion answer (-1: no local list).",
+    )
+    local_list_checked_at = models.DateTimeField(null=True, blank=True)
+    local_list_mismatch = models.BooleanField(
+        default=False,
+        help_text="The station reported a list version other than the one it last accepted.",
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
