@@ -622,3 +622,135 @@ def command_fail(*, command_id: Any, description: str, code: str = "") -> Comman
     command.error_description = description[:255]
     command.save(update_fields=["state", "completed_at", "error_code", "error_description"])
     return command
+
+
+# --- Charge points and id tags: operator writes (API, admin) -------------------------------
+
+CHARGE_POINT_EDITABLE_FIELDS = frozenset(
+    {"name", "description", "location", "registration_status", "heartbeat_interval", "tariff"}
+)
+
+
+class ChargePointInUse(Exception):
+    """The station has transactions: charging history is kept (Transaction FK is PROTECT)."""
+
+
+def charge_point_update(*, charge_point: ChargePoint, **fields: Any) -> ChargePoint:
+    """Change operator-editable fields. ``password`` sets the Basic-auth password (None or ''
+    clears it). The identity is what the station connects with and cannot change here.
+
+    Saves only the fields it changes: the gateway writes connection state on the same row
+    concurrently, and a full save would roll last_seen / connected back."""
+    unknown = set(fields) - CHARGE_POINT_EDITABLE_FIELDS - {"password"}
+    if unknown:
+        raise ValidationError({name: "This field cannot be changed." for name in sorted(unknown)})
+    update_fields = ["updated_at"]
+    if "password" in fields:
+        charge_point_set_password_hash(charge_point=charge_point, password=fields.pop("password"))
+        update_fields.append("password_hash")
+    for name, value in fields.items():
+        setattr(charge_point, name, value)
+        update_fields.append(name)
+    charge_point.full_clean(validate_unique=False, validate_constraints=False)
+    charge_point.save(update_fields=update_fields)
+    return charge_point
+
+
+def charge_point_delete(*, charge_point: ChargePoint) -> None:
+    """Delete a station and what hangs off it (connectors, logs, history). Refused with
+    ChargePointInUse when it has transactions. A connected station's socket is closed after
+    commit, so it cannot keep writing for a row that no longer exists."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+    from django.db.models import ProtectedError
+
+    count = Transaction.objects.filter(charge_point=charge_point).count()
+    if count:
+        raise ChargePointInUse(
+            f"Charge point {charge_point.identity} has {count} transaction(s); charging history "
+            "is kept, so it cannot be deleted. Set its registration_status to Rejected to stop "
+            "it from operating instead."
+        )
+    channel = charge_point.ws_channel_name
+    try:
+        with transaction.atomic():
+            charge_point.delete()
+    except ProtectedError as exc:  # a transaction started meanwhile
+        raise ChargePointInUse(
+            f"Charge point {charge_point.identity} has transactions and cannot be deleted."
+        ) from exc
+    layer = get_channel_layer()
+    if channel and layer is not None:
+        transaction.on_commit(
+            lambda: async_to_sync(layer.send)(channel, {"type": "ocpp.replaced"})
+        )
+
+
+def _id_tag_parent(*, parent_id_tag: str | None, own_key: str) -> IdTag | None:
+    if not parent_id_tag:
+        return None
+    key = IdTag.normalize(parent_id_tag)
+    if key == own_key:
+        raise ValidationError({"parent_id_tag": "A tag cannot be its own parent."})
+    parent = IdTag.objects.filter(key=key).first()
+    if parent is None:
+        raise ValidationError({"parent_id_tag": f"Unknown id tag {parent_id_tag!r}."})
+    return parent
+
+
+def _id_tag_save(tag: IdTag) -> IdTag:
+    tag.key = IdTag.normalize(tag.id_tag)
+    clash = IdTag.objects.filter(key=tag.key).exclude(pk=tag.pk).first()
+    if clash is not None:
+        raise ValidationError(
+            {
+                "id_tag": f"Id tag {clash.id_tag!r} already exists; tags are case-insensitive, "
+                f"so {tag.id_tag!r} is the same tag."
+            }
+        )
+    tag.full_clean(validate_unique=False, validate_constraints=False)
+    try:
+        with transaction.atomic():
+            tag.save()
+    except IntegrityError as exc:  # created concurrently
+        raise ValidationError({"id_tag": f"Id tag {tag.id_tag!r} already exists."}) from exc
+    return tag
+
+
+def id_tag_create(
+    *,
+    id_tag: str,
+    status: str = IdTag.Status.ACCEPTED,
+    expiry_date: datetime | None = None,
+    parent_id_tag: str | None = None,
+    note: str = "",
+    user: Any = None,
+) -> IdTag:
+    """Register a tag. Unique case-insensitively; ``parent_id_tag`` names an existing tag."""
+    id_tag = id_tag.strip()
+    parent = _id_tag_parent(parent_id_tag=parent_id_tag, own_key=IdTag.normalize(id_tag))
+    tag = IdTag(
+        id_tag=id_tag, status=status, expiry_date=expiry_date, parent=parent, note=note, user=user
+    )
+    return _id_tag_save(tag)
+
+
+def id_tag_update(*, tag: IdTag, **fields: Any) -> IdTag:
+    """Change status, expiry_date, note, user or parent (``parent_id_tag``: a tag string, None
+    or '' clears). ``id_tag`` may only change its spelling's case: stations and transactions
+    know the tag by its value."""
+    if "id_tag" in fields:
+        new = fields.pop("id_tag").strip()
+        if IdTag.normalize(new) != tag.key:
+            raise ValidationError(
+                {"id_tag": "A tag's value cannot change (only its case); create a new tag."}
+            )
+        tag.id_tag = new
+    if "parent_id_tag" in fields:
+        tag.parent = _id_tag_parent(parent_id_tag=fields.pop("parent_id_tag"), own_key=tag.key)
+    unknown = set(fields) - {"status", "expiry_date", "note", "user"}
+    if unknown:
+        raise ValidationError({name: "This field cannot be changed." for name in sorted(unknown)})
+    for name, value in fields.items():
+        setattr(tag, name, value)
+    return _id_tag_save(tag)
