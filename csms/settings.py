@@ -107,7 +107,10 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 reads with a 5 s socket timeout by default, exactly channels_redis's
+                # 5 s blocking BZPOPMIN: an idle receive timed out and killed its consumer (one
+                # station dropped every 5 s per process). Keep the read timeout well above it.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
                 # Stations stay connected for months; group memberships must not lapse after
                 # the default day. Station routing does not use groups (see ocpp_gateway.calls),
                 # but dashboards do.
