@@ -367,7 +367,8 @@ def transaction_stop(
 
     tx.meter_stop = meter_stop
     tx.stopped_at = timestamp
-    tx.stop_reason = reason or ("Local" if id_tag else "")
+    # OCPP 1.6 StopTransaction.req: reason "MAY only be omitted when the Reason is Local".
+    tx.stop_reason = reason or "Local"
     tx.stop_id_tag = id_tag
     tx.transaction_data = transaction_data_raw
     tx.energy_wh = meter_stop - tx.meter_start

@@ -26,7 +26,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 
-from csms.models import MessageLog
+from csms.models import ChargePoint, MessageLog
 from csms.services import charge_points_touch
 
 logger = logging.getLogger(__name__)
@@ -125,13 +125,71 @@ def _execute(batch: _Batch) -> None:
     """Run the batch in one transaction. Optimistic first: no savepoints, which would cost two
     extra round trips per message. If any job fails, that attempt is rolled back whole and the
     batch replays with a savepoint per job, so the failure stays confined to its own message.
-    Jobs are pure database work, so running one twice after a rollback is safe."""
+    Jobs are pure database work, so running one twice after a rollback is safe.
+
+    A failure no savepoint can catch (the COMMIT itself: foreign keys are checked there, so a
+    row for a station deleted meanwhile fails it; or the message-log insert) would otherwise
+    cost every station in the batch its message. Then each job is committed on its own."""
     try:
-        _execute_once(batch, isolate=False)
-    except _JobFailed:
-        for job in batch.jobs:
-            job.result = job.error = None
-        _execute_once(batch, isolate=True)
+        try:
+            _execute_once(batch, isolate=False)
+        except _JobFailed:
+            _reset(batch)
+            _execute_once(batch, isolate=True)
+    except Exception:
+        logger.exception(
+            "group commit failed; committing its %d messages one by one", len(batch.jobs)
+        )
+        _reset(batch)
+        _execute_each(batch)
+
+
+def _reset(batch: _Batch) -> None:
+    for job in batch.jobs:
+        job.result = job.error = None
+
+
+def _execute_each(batch: _Batch) -> None:
+    """Fallback: one transaction per job, then the message log and 'last seen' stamps."""
+    for job in batch.jobs:
+        try:
+            with transaction.atomic():
+                job.result = job.fn(*job.args)
+        except Exception as exc:
+            job.error = exc
+    if batch.logs:
+        _write_logs_alone(batch.logs)
+    if batch.seen:
+        try:
+            with transaction.atomic():
+                charge_points_touch(last_seen=batch.seen)
+        except Exception:
+            logger.exception("could not store last-seen stamps")
+
+
+def _write_logs_alone(logs: list[MessageLog]) -> None:
+    """Store log rows in their own transaction; rows of a station deleted meanwhile are kept
+    without the station link (the identity column still names it). Never raises: losing a log
+    row must not fail a station's message."""
+    for entry in logs:
+        entry.pk = None
+    try:
+        with transaction.atomic():
+            MessageLog.objects.bulk_create(logs)
+        return
+    except Exception:
+        logger.warning("message-log insert failed; retrying without stale station links")
+    try:
+        ids = {entry.charge_point_id for entry in logs if entry.charge_point_id is not None}
+        existing = set(ChargePoint.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        for entry in logs:
+            entry.pk = None
+            if entry.charge_point_id not in existing:
+                entry.charge_point_id = None
+        with transaction.atomic():
+            MessageLog.objects.bulk_create(logs)
+    except Exception:
+        logger.exception("dropped %d message-log rows", len(logs))
 
 
 def _execute_once(batch: _Batch, *, isolate: bool) -> None:

@@ -34,7 +34,6 @@ from ocpp_gateway.schemas import (
     NotImplementedErr,
     NotSupportedErr,
     OcppError,
-    ProtocolErr,
     SecurityErr,
     validate_request,
     validate_response,
@@ -93,7 +92,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
         offered = self.scope.get("subprotocols") or []
 
         if not _IDENTITY.fullmatch(self.identity):
-            await self._refuse(ConnectionAttempt.Reason.MALFORMED, "malformed identity")
+            path = str(self.scope.get("path", ""))[:200]
+            await self._refuse(ConnectionAttempt.Reason.MALFORMED, f"malformed identity: {path!r}")
             return
         if offered and protocol.SUBPROTOCOL not in offered:
             await self._refuse(ConnectionAttempt.Reason.SUBPROTOCOL, f"offered {offered}")
@@ -190,17 +190,21 @@ class OcppConsumer(AsyncWebsocketConsumer):
             if sniffed is not None:
                 await self._send_error(sniffed, FormationViolation("Frame is not valid JSON"))
             return
-        if not isinstance(frame, list) or not frame or frame[0] not in (2, 3, 4):
+        message_type = protocol.message_type_of(frame)
+        if message_type is None:
             self._log(MessageLog.Direction.IN, text_data)
             logger.warning("%s sent a frame that is not OCPP: %.200s", self.identity, text_data)
             if isinstance(frame, list):
                 message_id = protocol.readable_message_id(frame)
                 if message_id is not None:
                     await self._send_error(
-                        message_id, ProtocolErr("Frame is not an OCPP-J CALL/CALLRESULT/CALLERROR")
+                        message_id,
+                        FormationViolation("Frame is not an OCPP-J CALL/CALLRESULT/CALLERROR"),
                     )
             return
-        if frame[0] == protocol.CALL:
+        if "\\u0000" in text_data:
+            frame = protocol.without_nul(frame)
+        if message_type == protocol.CALL:
             await self._handle_call(frame, text_data)
         else:
             self._handle_answer(frame, text_data)
@@ -214,7 +218,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             if message_id is not None:
                 await self._send_error(
                     message_id,
-                    ProtocolErr("A CALL is [2, \"<messageId>\", \"<action>\", {<payload>}]"),
+                    FormationViolation('A CALL is [2, "<messageId>", "<action>", {<payload>}]'),
                 )
             return
         assert isinstance(message_id, str)
@@ -367,7 +371,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 message_type=message_type,
                 action=action[:64],
                 message_id=str(message_id)[:64] if message_id is not None else "",
-                payload=text,
+                payload=protocol.loggable(text),
                 created_at=timezone.now(),
             )
         )

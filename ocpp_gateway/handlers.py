@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from csms import services
@@ -54,13 +55,24 @@ def register_data_transfer_handler(
 ) -> Callable[[DataTransferHandler], DataTransferHandler]:
     """Register ``fn(ctx, message_id, data) -> (status, response_data)`` for a vendor (and
     optionally one messageId). Without a handler we answer UnknownVendorId/UnknownMessageId;
-    the message is stored either way."""
+    the message is stored either way. vendorId is a CiString255: it matches case-insensitively.
+
+    ``fn`` runs inside the message's database transaction, and may run twice if the batch it
+    rode in is replayed (ocpp_gateway.committer): keep outside effects idempotent or defer
+    them with ``transaction.on_commit``. If it raises, the station is answered Rejected."""
 
     def register(fn: DataTransferHandler) -> DataTransferHandler:
-        DATA_TRANSFER_HANDLERS[(vendor_id, message_id)] = fn
+        DATA_TRANSFER_HANDLERS[(vendor_id.casefold(), message_id)] = fn
         return fn
 
     return register
+
+
+def _data_transfer_handler(vendor_id: str, message_id: str | None) -> DataTransferHandler | None:
+    vendor = vendor_id.casefold()
+    return DATA_TRANSFER_HANDLERS.get((vendor, message_id)) or DATA_TRANSFER_HANDLERS.get(
+        (vendor, None)
+    )
 
 
 # --- Handlers -------------------------------------------------------------------------------
@@ -146,13 +158,20 @@ def data_transfer(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any
     vendor_id = payload["vendorId"]
     message_id = payload.get("messageId")
     data = payload.get("data")
-    handler = DATA_TRANSFER_HANDLERS.get((vendor_id, message_id)) or DATA_TRANSFER_HANDLERS.get(
-        (vendor_id, None)
-    )
+    handler = _data_transfer_handler(vendor_id, message_id)
     response_data: str | None = None
     if handler is not None:
-        status, response_data = handler(ctx, message_id, data)
-    elif any(key[0] == vendor_id for key in DATA_TRANSFER_HANDLERS):
+        try:
+            # In a savepoint: a database error inside the handler must not abort the
+            # transaction the message itself is stored in.
+            with transaction.atomic():
+                status, response_data = handler(ctx, message_id, data)
+        except Exception:
+            # A broken vendor integration must not make the station retry (and lose) the
+            # message: answer Rejected and keep it for whoever fixes the integration.
+            logger.exception("DataTransfer handler for %s/%s failed", vendor_id, message_id)
+            status, response_data = "Rejected", None
+    elif any(key[0] == vendor_id.casefold() for key in DATA_TRANSFER_HANDLERS):
         status = "UnknownMessageId"
     else:
         status = "UnknownVendorId"
@@ -177,8 +196,6 @@ def firmware_status_notification(ctx: StationContext, payload: dict[str, Any]) -
 
 
 @handles("DiagnosticsStatusNotification")
-def diagnostics_status_notification(
-    ctx: StationContext, payload: dict[str, Any]
-) -> dict[str, Any]:
+def diagnostics_status_notification(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
     services.diagnostics_status_record(charge_point=ctx.charge_point, status=payload["status"])
     return {}

@@ -62,6 +62,33 @@ def sniff_message_id(text: str) -> str | None:
     return match.group(1) if match else None
 
 
+def message_type_of(frame: Any) -> int | None:
+    """The message type id of a parsed frame, or None when it is not an OCPP-J array. Strictly
+    an int: ``2.0`` or ``true`` (which equals 1 in Python) are not message types."""
+    if isinstance(frame, list) and frame and type(frame[0]) is int:
+        if frame[0] in (CALL, CALLRESULT, CALLERROR):
+            return frame[0]
+    return None
+
+
+def without_nul(value: Any) -> Any:
+    """``value`` with NUL characters removed from every string (keys included). PostgreSQL text
+    and jsonb cannot hold U+0000, and one such string must not cost the station its message:
+    callers check ``"\\u0000" in text`` first, so normal frames pay nothing."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    return value
+
+
+def loggable(text: str) -> str:
+    """A frame as the message log can store it (no raw NUL characters, see without_nul)."""
+    return text.replace("\x00", "\\u0000") if "\x00" in text else text
+
+
 def readable_message_id(frame: list[Any]) -> str | int | None:
     """The id of a parsed-but-invalid frame, if there is one to answer to."""
     if len(frame) >= 2 and isinstance(frame[1], str | int) and not isinstance(frame[1], bool):

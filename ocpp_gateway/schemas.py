@@ -10,7 +10,10 @@ package's jsonschema path on MeterValues). Three deliberate changes to the offic
   check formats, fastjsonschema's check demands a zone, and OCPP stations often omit it. A
   timestamp without a zone is read as UTC; an unparseable one is a TypeConstraintViolation.
 * Integers get the bounds our columns can hold (ids are int32, meter readings int64), so an
-  out-of-range number is a PropertyConstraintViolation rather than a database error.
+  out-of-range number is a PropertyConstraintViolation rather than a database error. The
+  exception is ``transactionId``: a station may report one we never issued (another CSMS's,
+  a corrupted one); StopTransaction must still be answered and recorded, MeterValues still
+  stored, so it is only bounded to int64 and the services treat out-of-range ids as unknown.
 
 Errors map to the OCPP-J 1.6 codes (§4.2.3), not the ``ocpp`` package's choices (it answers
 FormatViolation, an OCPP 2.0 code, and ProtocolError for a missing field).
@@ -36,7 +39,6 @@ INT64_MAX = 2**63 - 1
 # Fields stored in 32-bit columns (ids, counts) or that must not be negative.
 _INT32_FIELDS = {
     "connectorId",
-    "transactionId",
     "reservationId",
     "chargingProfileId",
     "stackLevel",
@@ -156,13 +158,18 @@ def parse_timestamp(value: str) -> datetime:
     text = value.strip()
     if not text or len(text) > 40:
         raise ValueError("empty or too long")
-    # fromisoformat (3.11) takes 'Z', offsets, fractions; reject date-only strings.
-    if "T" not in text.upper():
+    # fromisoformat (3.11) takes 'Z', offsets, fractions; reject date-only strings. RFC 3339
+    # allows a lower-case 't' and 'z', which fromisoformat does not: upper-case first.
+    text = text.upper()
+    if "T" not in text:
         raise ValueError("not a date-time")
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 falls before year 1 in UTC
+        raise ValueError("out of range") from None
 
 
 def _prepare(schema: Any, path: tuple[str, ...], dt_paths: list[tuple[str, ...]]) -> Any:
@@ -212,9 +219,7 @@ class PayloadValidator:
         except fastjsonschema.JsonSchemaValueException as exc:
             error = _RULE_TO_ERROR.get(exc.rule or "", PropertyConstraintViolation)
             field = ".".join(str(p) for p in exc.path[1:]) if exc.path else ""
-            raise error(
-                _describe(exc), {"field": field, "rule": exc.rule or ""}
-            ) from None
+            raise error(_describe(exc), {"field": field, "rule": exc.rule or ""}) from None
         if not self._dt_paths:
             return payload
         result = dict(payload)
