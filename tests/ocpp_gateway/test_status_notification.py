@@ -1,0 +1,130 @@
+"""Heartbeat and StatusNotification: current connector state plus full history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from csms.models import Connector, StatusNotification
+from ocpp_gateway.schemas import parse_timestamp
+from tests.factories import make_charge_point
+from tests.ocpp_gateway.support import assert_result, db, send
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+async def station(connect_station):
+    await db(make_charge_point)(identity="CP1")
+    return await connect_station("CP1")
+
+
+async def test_heartbeat_answers_the_current_time(station):
+    result = assert_result(await send(station, "heartbeat"), "19223201")
+
+    assert set(result) == {"currentTime"}
+    assert parse_timestamp(result["currentTime"]).tzinfo is not None
+
+
+async def test_it_records_the_state_of_connector_zero(station):
+    assert assert_result(await send(station, "status_notification_connector0")) == {}
+
+    connector = await Connector.objects.aget(charge_point__identity="CP1", connector_id=0)
+    assert connector.status == "Available"
+    assert connector.error_code == "NoError"
+    assert connector.status_timestamp == datetime(2024, 5, 14, 8, 0, tzinfo=UTC)
+
+
+async def test_it_records_every_field_of_a_connector_status(station):
+    assert_result(await send(station, "status_notification_faulted"))
+
+    connector = await Connector.objects.aget(charge_point__identity="CP1", connector_id=1)
+    assert connector.status == "Faulted"
+    assert connector.error_code == "GroundFailure"
+    assert connector.info == "RCD tripped"
+    assert connector.vendor_id == "com.abb"
+    assert connector.vendor_error_code == "0x2A01"
+    assert connector.status_timestamp == datetime(2024, 5, 14, 9, 30, 12, tzinfo=UTC)
+    history = await StatusNotification.objects.aget(charge_point__identity="CP1")
+    assert (history.connector_id, history.status, history.error_code) == (
+        1,
+        "Faulted",
+        "GroundFailure",
+    )
+    assert (history.info, history.vendor_id, history.vendor_error_code) == (
+        "RCD tripped",
+        "com.abb",
+        "0x2A01",
+    )
+    assert history.timestamp == datetime(2024, 5, 14, 9, 30, 12, tzinfo=UTC)
+
+
+async def test_it_keeps_the_history_and_the_latest_state(station):
+    for status, stamp in [
+        ("Preparing", "2024-05-14T10:00:00Z"),
+        ("Charging", "2024-05-14T10:00:05Z"),
+        ("Finishing", "2024-05-14T11:00:00Z"),
+    ]:
+        assert_result(
+            await send(
+                station,
+                "status_notification_connector0",
+                connectorId=1,
+                status=status,
+                timestamp=stamp,
+            )
+        )
+
+    connector = await Connector.objects.aget(charge_point__identity="CP1", connector_id=1)
+    assert connector.status == "Finishing"
+    statuses = [
+        row.status async for row in StatusNotification.objects.filter(connector_id=1).order_by("id")
+    ]
+    assert statuses == ["Preparing", "Charging", "Finishing"]
+
+
+async def test_an_older_notification_does_not_overwrite_a_newer_state(station):
+    assert_result(
+        await send(
+            station,
+            "status_notification_connector0",
+            connectorId=1,
+            status="Charging",
+            timestamp="2024-05-14T10:05:00Z",
+        )
+    )
+
+    # Delivered late (queued while offline): history only.
+    assert_result(
+        await send(
+            station,
+            "status_notification_connector0",
+            connectorId=1,
+            status="Preparing",
+            timestamp="2024-05-14T10:00:00Z",
+        )
+    )
+
+    connector = await Connector.objects.aget(charge_point__identity="CP1", connector_id=1)
+    assert connector.status == "Charging"
+    assert await StatusNotification.objects.filter(connector_id=1).acount() == 2
+
+
+async def test_connectors_are_kept_apart(station):
+    assert_result(await send(station, "status_notification_connector0"))
+    assert_result(await send(station, "status_notification_faulted"))
+
+    states = {
+        c.connector_id: c.status
+        async for c in Connector.objects.filter(charge_point__identity="CP1")
+    }
+    assert states == {0: "Available", 1: "Faulted"}
+
+
+async def test_a_notification_without_timestamp_is_stamped_on_receipt(station):
+    assert_result(await send(station, "status_notification_faulted", timestamp=...))
+
+    connector = await Connector.objects.aget(charge_point__identity="CP1", connector_id=1)
+    assert connector.status == "Faulted"
+    assert connector.status_timestamp is not None
