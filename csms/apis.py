@@ -339,6 +339,12 @@ class ChargePointUpdateSerializer(_ChargePointWriteFields):
 class ChargePointListApi(generics.ListCreateAPIView):
     serializer_class = ChargePointOutputSerializer
 
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        # The browsable API's form shows the registration fields.
+        if self.request is not None and self.request.method == "POST":
+            return ChargePointCreateSerializer
+        return ChargePointOutputSerializer
+
     def get_queryset(self) -> QuerySet[ChargePoint]:
         return selectors.charge_point_list(
             online=_query_bool(self.request, "online"),
@@ -647,6 +653,11 @@ class IdTagUpdateSerializer(_IdTagWriteFields):
 )
 class IdTagListApi(generics.ListCreateAPIView):
     serializer_class = IdTagOutputSerializer
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        if self.request is not None and self.request.method == "POST":
+            return IdTagCreateSerializer
+        return IdTagOutputSerializer
 
     def get_queryset(self) -> QuerySet[IdTag]:
         return selectors.id_tag_list(
