@@ -8,7 +8,6 @@ consumer's channel (from any process, see ocpp_gateway.calls) and go out one at 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from typing import Any
@@ -182,7 +181,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             logger.warning("%s sent a binary frame; ignored", self.identity)
             return
         try:
-            frame = json.loads(text_data)
+            frame = protocol.loads(text_data)
         except ValueError:
             self._log(MessageLog.Direction.IN, text_data)
             logger.warning("%s sent a frame that is not JSON: %.200s", self.identity, text_data)
@@ -202,8 +201,6 @@ class OcppConsumer(AsyncWebsocketConsumer):
                         FormationViolation("Frame is not an OCPP-J CALL/CALLRESULT/CALLERROR"),
                     )
             return
-        if "\\u0000" in text_data:
-            frame = protocol.without_nul(frame)
         if message_type == protocol.CALL:
             await self._handle_call(frame, text_data)
         else:

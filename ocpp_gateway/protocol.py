@@ -57,6 +57,24 @@ def call(message_id: str, action: str, payload: dict[str, Any]) -> str:
     return dumps([CALL, message_id, action, payload])
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads(text: str) -> Any:
+    """Parse a frame. Strict JSON: ``NaN`` / ``Infinity`` (which Python's json accepts, and
+    PostgreSQL's jsonb rejects) and nesting too deep to parse are ValueErrors like any other bad
+    frame, so they are answered instead of killing the connection. NUL characters are removed
+    from strings (see without_nul)."""
+    try:
+        frame = json.loads(text, parse_constant=_reject_constant)
+        if "\\u0000" in text:
+            frame = without_nul(frame)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    return frame
+
+
 def sniff_message_id(text: str) -> str | None:
     match = _SNIFF_ID.match(text)
     return match.group(1) if match else None
@@ -73,8 +91,8 @@ def message_type_of(frame: Any) -> int | None:
 
 def without_nul(value: Any) -> Any:
     """``value`` with NUL characters removed from every string (keys included). PostgreSQL text
-    and jsonb cannot hold U+0000, and one such string must not cost the station its message:
-    callers check ``"\\u0000" in text`` first, so normal frames pay nothing."""
+    and jsonb cannot hold U+0000, and one such string must not cost the station its message.
+    loads() calls it only when the text has a ``\\u0000`` escape: normal frames pay nothing."""
     if isinstance(value, str):
         return value.replace("\x00", "")
     if isinstance(value, list):

@@ -462,3 +462,25 @@ async def test_the_message_log_can_be_switched_off(station, settings):
     await drain()
 
     assert await MessageLog.objects.acount() == 0
+
+
+async def test_absurdly_deep_nesting_does_not_kill_the_connection(station):
+    await station.send_text("[" * 100_000 + "]" * 100_000)
+    assert await station.receive_nothing()
+
+    deep = "[" * 50_000 + "]" * 50_000
+    await station.send_text(f'[2, "deep-1", "DataTransfer", {{"vendorId": "x", "n": {deep}}}]')
+    assert_error(await station.receive(), "FormationViolation", "deep-1")
+    await still_up(station)
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+async def test_non_standard_json_constants_are_not_json(station, constant):
+    # Python's json module accepts them; JSON (and PostgreSQL's jsonb) does not.
+    await station.send_text(
+        f'[2, "nan-1", "BootNotification", {{"chargePointVendor": "V", '
+        f'"chargePointModel": "M", "customData": {{"t": {constant}}}}}]'
+    )
+
+    assert_error(await station.receive(), "FormationViolation", "nan-1")
+    await still_up(station)
