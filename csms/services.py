@@ -371,7 +371,9 @@ def transaction_stop(
     tx.stop_reason = reason or "Local"
     tx.stop_id_tag = id_tag
     tx.transaction_data = transaction_data_raw
-    tx.energy_wh = meter_stop - tx.meter_start
+    energy = meter_stop - tx.meter_start
+    # Both readings are int64; their difference may not be (a broken meter). Keep the readings.
+    tx.energy_wh = energy if abs(energy) < 2**63 else None
     tx.last_meter_wh = meter_stop
     tx.last_meter_at = timestamp
     tx.save()
@@ -390,6 +392,7 @@ def transaction_stop(
 _ENERGY = "Energy.Active.Import.Register"
 _POWER = "Power.Active.Import"
 _SOC = "SoC"
+_MAX_POWER_W = Decimal(10) ** 11  # Transaction.last_power_w is numeric(12, 1)
 
 
 def _to_decimal(value: str) -> Decimal | None:
@@ -450,9 +453,10 @@ def meter_values_record(
             if measurand == _ENERGY:
                 live["last_meter_wh"] = int(number * 1000 if unit == "kWh" else number)
             elif measurand == _POWER:
-                live["last_power_w"] = (number * 1000 if unit == "kW" else number).quantize(
-                    Decimal("0.1")
-                )
+                watts = (number * 1000 if unit == "kW" else number).quantize(Decimal("0.1"))
+                if abs(watts) >= _MAX_POWER_W:  # a broken meter; the sample is kept as sent
+                    continue
+                live["last_power_w"] = watts
             elif measurand == _SOC:
                 live["last_soc"] = max(0, min(100, int(number)))
             else:
@@ -493,18 +497,28 @@ def data_transfer_record(
     )
 
 
+# Statuses that end an UpdateFirmware / GetDiagnostics request. A notification after one of
+# them (typically Idle, e.g. on TriggerMessage) is about no request and must not rewrite it.
+_FIRMWARE_FINAL = {"Installed", "InstallationFailed", "DownloadFailed"}
+_DIAGNOSTICS_FINAL = {"Uploaded", "UploadFailed"}
+
+
 def firmware_status_record(*, charge_point: ChargePoint, status: str) -> None:
+    """Station state plus history; progress of the latest UpdateFirmware still under way."""
     now = timezone.now()
     FirmwareStatusEvent.objects.create(charge_point=charge_point, status=status, received_at=now)
     ChargePoint.objects.filter(pk=charge_point.pk).update(
         firmware_status=status, firmware_status_at=now
     )
-    latest = FirmwareUpdate.objects.filter(charge_point=charge_point).order_by("-created_at").first()
-    if latest is not None:
+    latest = (
+        FirmwareUpdate.objects.filter(charge_point=charge_point).order_by("-created_at").first()
+    )
+    if latest is not None and status != "Idle" and latest.status not in _FIRMWARE_FINAL:
         FirmwareUpdate.objects.filter(pk=latest.pk).update(status=status, updated_at=now)
 
 
 def diagnostics_status_record(*, charge_point: ChargePoint, status: str) -> None:
+    """Station state plus history; progress of the latest GetDiagnostics still under way."""
     now = timezone.now()
     DiagnosticsStatusEvent.objects.create(charge_point=charge_point, status=status, received_at=now)
     ChargePoint.objects.filter(pk=charge_point.pk).update(
@@ -513,7 +527,7 @@ def diagnostics_status_record(*, charge_point: ChargePoint, status: str) -> None
     latest = (
         DiagnosticsRequest.objects.filter(charge_point=charge_point).order_by("-created_at").first()
     )
-    if latest is not None:
+    if latest is not None and status != "Idle" and latest.status not in _DIAGNOSTICS_FINAL:
         DiagnosticsRequest.objects.filter(pk=latest.pk).update(status=status, updated_at=now)
 
 

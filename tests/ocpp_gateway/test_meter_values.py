@@ -183,3 +183,28 @@ async def test_several_meter_values_in_one_message_are_all_stored(station, tx):
 
     assert [r.value async for r in rows()] == ["1290000", "1291000", "1292000"]
     assert (await Transaction.objects.aget(pk=tx.pk)).last_meter_wh == 1292000
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        {"value": "500000000", "measurand": "Power.Active.Import", "unit": "kW"},
+        {"value": "99999999999999", "measurand": "Power.Active.Import", "unit": "W"},
+        {"value": "99999999999999", "measurand": "Energy.Active.Import.Register", "unit": "kWh"},
+        {"value": "-5", "measurand": "SoC", "unit": "Percent"},
+        {"value": "1e400", "measurand": "Energy.Active.Import.Register"},
+        {"value": "NaN", "measurand": "Power.Active.Import"},
+    ],
+    ids=["power-kw", "power-w", "energy-kwh", "negative-soc", "huge-exponent", "nan"],
+)
+async def test_absurd_readings_are_stored_without_breaking_the_live_view(station, tx, sample):
+    value = {"timestamp": "2024-05-14T10:30:00Z", "sampledValue": [sample]}
+
+    assert_result(await send(station, "meter_values", transactionId=tx.pk, meterValue=[value]))
+
+    assert (await MeterValue.objects.aget()).value == sample["value"]
+    tx = await Transaction.objects.aget(pk=tx.pk)
+    if sample["measurand"] == "SoC":
+        assert tx.last_soc == 0
+    else:
+        assert tx.last_power_w is None

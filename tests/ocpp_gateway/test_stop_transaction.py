@@ -187,3 +187,15 @@ async def test_a_full_session_through_the_gateway(station):
     tx = await Transaction.objects.aget(pk=tx_id)
     assert tx.energy_wh == 1301875 - 1285210
     assert await MeterValue.objects.filter(transaction_id=tx_id).acount() == 5 + 2
+
+
+async def test_readings_whose_difference_overflows_still_close_the_transaction(station, cp):
+    tx = await db(make_transaction)(charge_point=cp, meter_start=-(2**63) + 1)
+
+    answer = await send(station, "stop_transaction", transactionId=tx.pk, meterStop=2**63 - 1)
+
+    assert answer[0] == 3
+    tx = await Transaction.objects.aget(pk=tx.pk)
+    assert not tx.is_active
+    assert tx.meter_stop == 2**63 - 1
+    assert tx.energy_wh is None
