@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from csms.models import (
     ChargePoint,
+    ChargingProfile,
     Command,
+    CompositeSchedule,
     ConnectionAttempt,
     Connector,
     DataTransfer,
@@ -608,10 +611,23 @@ def command_record_answer(
     else:
         command.state = Command.State.ANSWERED
         command.response = response
-        effect = COMMAND_EFFECTS.get(command.action)
-        if effect is not None and response is not None:
-            effect(command, response)
     command.save()
+    if error_code:
+        _command_not_done(command)
+        return command
+    effect = COMMAND_EFFECTS.get(command.action)
+    if effect is not None and response is not None:
+        # The answer is stored whatever happens to its effect: a bug in one effect must not
+        # lose what the station said (the savepoint keeps a half-applied effect out).
+        try:
+            with transaction.atomic():
+                effect(command, response)
+        except Exception as exc:
+            logger.exception(
+                "applying the answer of command %s (%s) failed", command.pk, command.action
+            )
+            command.error_description = f"Answer stored; applying it failed: {exc}"[:255]
+            command.save(update_fields=["error_description"])
     return command
 
 
@@ -631,12 +647,493 @@ def command_fail(*, command_id: Any, description: str, code: str = "") -> Comman
     command = Command.objects.select_for_update().filter(pk=command_id).first()
     if command is None or command.is_final:
         return command
+    never_sent = command.state == Command.State.QUEUED
     command.state = Command.State.FAILED
     command.completed_at = timezone.now()
     command.error_code = code
     command.error_description = description[:255]
     command.save(update_fields=["state", "completed_at", "error_code", "error_description"])
+    if never_sent:
+        # The station never saw it: undo what was prepared for it (a requested reservation).
+        _command_not_done(command)
     return command
+
+
+def _command_not_done(command: Command) -> None:
+    """The station did not act on ``command`` (CALLERROR, or never delivered)."""
+    hook = COMMAND_NOT_DONE.get(command.action)
+    if hook is not None:
+        hook(command)
+
+
+COMMAND_NOT_DONE: dict[str, CommandEffect] = {}
+
+
+def command_create(
+    *,
+    charge_point: ChargePoint,
+    action: str,
+    request: dict[str, Any],
+    issued_by: Any = None,
+    source: str = "api",
+    timeout: float | None = None,
+) -> Command:
+    """Store a queued command. ``request`` is the schema-valid, JSON-ready payload (see
+    ocpp_gateway.calls, the only caller that sends it). Runs the action's preparer first, in
+    the caller's transaction: ReserveNow gets its Reservation (and reservationId) here."""
+    preparer = COMMAND_PREPARERS.get(action)
+    if preparer is not None:
+        request = preparer(charge_point=charge_point, request=request, issued_by=issued_by)
+    return Command.objects.create(
+        charge_point=charge_point,
+        action=action,
+        request=request,
+        issued_by=issued_by if getattr(issued_by, "pk", None) else None,
+        source=source[:20],
+        timeout=settings.OCPP_COMMAND_TIMEOUT if timeout is None else timeout,
+    )
+
+
+COMMAND_PREPARERS: dict[str, Any] = {}
+
+
+def command_preparer(action: str) -> Any:
+    """Register ``fn(*, charge_point, request, issued_by) -> request``, run when a command for
+    ``action`` is created (same transaction)."""
+
+    def register(fn: Any) -> Any:
+        COMMAND_PREPARERS[action] = fn
+        return fn
+
+    return register
+
+
+def commands_time_out_stale(*, grace_seconds: float = 10.0, now: datetime | None = None) -> int:
+    """Close queued/sent commands whose answer can no longer come: past created_at + timeout +
+    grace. The gateway times its own calls out; this covers a gateway process that died with
+    calls in flight, or a call event lost with it. Returns how many were closed."""
+    now = now or timezone.now()
+    candidates = Command.objects.filter(
+        state__in=[Command.State.QUEUED, Command.State.SENT],
+        created_at__lt=now - timedelta(seconds=grace_seconds),
+    ).values_list("pk", "created_at", "timeout")
+    closed = 0
+    for pk, created_at, timeout in candidates.iterator():
+        if created_at + timedelta(seconds=timeout + grace_seconds) > now:
+            continue
+        with transaction.atomic():
+            command = command_mark_timed_out(
+                command_id=pk,
+                description="No answer was recorded: the gateway process holding the station's "
+                "connection did not complete the call (restarted?).",
+            )
+        if command is not None and command.state == Command.State.TIMED_OUT:
+            closed += 1
+    return closed
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _when(value: Any) -> datetime | None:
+    """A date-time of a stored (JSON) request or answer; they were schema-checked already."""
+    if not value:
+        return None
+    parsed = parse_datetime(str(value))
+    if parsed is not None and timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _charge_point_update(command: Command, **values: Any) -> None:
+    # update(), never save(): the gateway writes last_seen/connected on this row concurrently.
+    ChargePoint.objects.filter(pk=command.charge_point_id).update(
+        updated_at=timezone.now(), **values
+    )
+
+
+# Local authorization list -----------------------------------------------------------------
+
+
+def local_list_entries(
+    *, update_type: str, id_tags: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """SendLocalList entries from the id-tag registry, each with the idTagInfo Authorize would
+    give (status, expiry, parent; no ConcurrentTx: the list is for offline use).
+
+    ``id_tags`` None: every registered tag. Otherwise those tags: for a Full list an unknown
+    tag is an error (ValidationError); for a Differential update an unknown tag is sent
+    without idTagInfo, which removes it from the station's list."""
+    now = timezone.now()
+    tags = IdTag.objects.select_related("parent").order_by("key")
+    if id_tags is not None:
+        wanted = {IdTag.normalize(tag): tag for tag in id_tags if tag and tag.strip()}
+        tags = tags.filter(key__in=wanted)
+    entries: list[dict[str, Any]] = []
+    found: set[str] = set()
+    for tag in tags:
+        found.add(tag.key)
+        info = _id_tag_info(tag, now=now)
+        if isinstance(info.get("expiryDate"), datetime):
+            info["expiryDate"] = _iso(info["expiryDate"])
+        entries.append({"idTag": tag.id_tag, "idTagInfo": info})
+    if id_tags is not None:
+        missing = [wanted[key] for key in wanted if key not in found]
+        if missing and update_type == "Full":
+            raise ValidationError(
+                {"id_tags": f"Not in the id-tag registry: {', '.join(sorted(missing))}."}
+            )
+        entries.extend({"idTag": tag.strip()} for tag in sorted(missing))
+    return entries
+
+
+def local_list_next_version(*, charge_point: ChargePoint) -> int:
+    """One above the version the station last accepted (1 for its first list)."""
+    current = (
+        ChargePoint.objects.filter(pk=charge_point.pk)
+        .values_list("local_list_version", flat=True)
+        .first()
+    )
+    return max(current or 0, 0) + 1
+
+
+@command_effect("SendLocalList")
+def _send_local_list_answered(command: Command, response: dict[str, Any]) -> None:
+    status = response.get("status")
+    version = command.request.get("listVersion")
+    if status == "Accepted":
+        _charge_point_update(
+            command,
+            local_list_version=version,
+            local_list_reported_version=version,
+            local_list_checked_at=timezone.now(),
+            local_list_mismatch=False,
+        )
+    elif status == "VersionMismatch":
+        _charge_point_update(command, local_list_mismatch=True)
+
+
+@command_effect("GetLocalListVersion")
+def _get_local_list_version_answered(command: Command, response: dict[str, Any]) -> None:
+    reported = response.get("listVersion")
+    sent = (
+        ChargePoint.objects.filter(pk=command.charge_point_id)
+        .values_list("local_list_version", flat=True)
+        .first()
+    )
+    if reported == -1:  # the station has no local list feature
+        mismatch = sent is not None
+    else:
+        mismatch = reported != (sent or 0)
+    _charge_point_update(
+        command,
+        local_list_reported_version=reported,
+        local_list_checked_at=timezone.now(),
+        local_list_mismatch=mismatch,
+    )
+
+
+# Configuration ------------------------------------------------------------------------------
+
+
+@command_effect("GetConfiguration")
+def _get_configuration_answered(command: Command, response: dict[str, Any]) -> None:
+    charge_point = (
+        ChargePoint.objects.select_for_update()
+        .only("configuration", "configuration_unknown_keys")
+        .get(pk=command.charge_point_id)
+    )
+    received = {
+        item["key"]: {"value": item.get("value"), "readonly": bool(item.get("readonly"))}
+        for item in response.get("configurationKey") or []
+    }
+    unknown = list(response.get("unknownKey") or [])
+    if command.request.get("key"):
+        # A partial read refreshes the keys asked for and keeps the rest of the snapshot.
+        snapshot = {**(charge_point.configuration or {}), **received}
+        unknown = sorted(
+            (set(charge_point.configuration_unknown_keys or []) - set(received)) | set(unknown)
+        )
+        for key in unknown:
+            snapshot.pop(key, None)
+    else:
+        snapshot = received
+    _charge_point_update(
+        command,
+        configuration=snapshot,
+        configuration_unknown_keys=unknown,
+        configuration_at=timezone.now(),
+    )
+
+
+@command_effect("ChangeConfiguration")
+def _change_configuration_answered(command: Command, response: dict[str, Any]) -> None:
+    status = response.get("status")
+    if status not in ("Accepted", "RebootRequired"):
+        return
+    charge_point = (
+        ChargePoint.objects.select_for_update()
+        .only("configuration")
+        .get(pk=command.charge_point_id)
+    )
+    key, value = command.request["key"], command.request["value"]
+    snapshot = dict(charge_point.configuration or {})
+    entry = dict(snapshot.get(key) or {"readonly": False})
+    entry["value"] = value
+    snapshot[key] = entry
+    values: dict[str, Any] = {"configuration": snapshot}
+    if status == "RebootRequired":
+        values["reboot_required"] = True
+    _charge_point_update(command, **values)
+
+
+@command_effect("Reset")
+def _reset_answered(command: Command, response: dict[str, Any]) -> None:
+    # A reset applies the changes that were waiting for a reboot.
+    if response.get("status") == "Accepted":
+        _charge_point_update(command, reboot_required=False)
+
+
+# Reservations -------------------------------------------------------------------------------
+
+OPEN_RESERVATION_STATES = (Reservation.State.REQUESTED, Reservation.State.ACTIVE)
+
+
+@command_preparer("ReserveNow")
+def _reserve_now_prepare(
+    *, charge_point: ChargePoint, request: dict[str, Any], issued_by: Any
+) -> dict[str, Any]:
+    """The reservationId is ours to assign: it is the Reservation's primary key. Without one a
+    new reservation is made; with one, it must be an open reservation of this station, which
+    the station then replaces (OCPP 1.6 §5.13), updated here once Accepted."""
+    reservation_id = request.get("reservationId")
+    if reservation_id is None:
+        reservation = Reservation.objects.create(
+            charge_point=charge_point,
+            connector_id=request["connectorId"],
+            id_tag=request["idTag"],
+            parent_id_tag=request.get("parentIdTag", ""),
+            expiry_date=_when(request["expiryDate"]),
+            created_by=issued_by if getattr(issued_by, "pk", None) else None,
+        )
+        return {**request, "reservationId": reservation.pk}
+    reservation = (
+        Reservation.objects.select_for_update()
+        .filter(pk=reservation_id, charge_point=charge_point)
+        .first()
+    )
+    if reservation is None:
+        raise ValidationError(
+            {
+                "reservationId": f"No reservation {reservation_id} for this station. Leave "
+                "reservationId out to make a new reservation; it is assigned by the CSMS."
+            }
+        )
+    if reservation.state not in OPEN_RESERVATION_STATES:
+        raise ValidationError(
+            {"reservationId": f"Reservation {reservation_id} is {reservation.state}."}
+        )
+    return request
+
+
+@command_effect("ReserveNow")
+def _reserve_now_answered(command: Command, response: dict[str, Any]) -> None:
+    status = response.get("status", "")
+    reservation = (
+        Reservation.objects.select_for_update()
+        .filter(pk=command.request.get("reservationId"), charge_point_id=command.charge_point_id)
+        .first()
+    )
+    if reservation is None:
+        return
+    reservation.station_status = status[:16]
+    if status == "Accepted":
+        if reservation.state in OPEN_RESERVATION_STATES:
+            reservation.state = Reservation.State.ACTIVE
+            reservation.connector_id = command.request["connectorId"]
+            reservation.id_tag = command.request["idTag"]
+            reservation.parent_id_tag = command.request.get("parentIdTag", "")
+            reservation.expiry_date = _when(command.request["expiryDate"])
+    elif reservation.state == Reservation.State.REQUESTED:
+        # Replacing an active reservation failed: the old one still stands.
+        reservation.state = Reservation.State.REJECTED
+    reservation.save()
+
+
+def _reserve_now_not_done(command: Command) -> None:
+    Reservation.objects.filter(
+        pk=command.request.get("reservationId"),
+        charge_point_id=command.charge_point_id,
+        state=Reservation.State.REQUESTED,
+    ).update(state=Reservation.State.REJECTED, updated_at=timezone.now())
+
+
+COMMAND_NOT_DONE["ReserveNow"] = _reserve_now_not_done
+
+
+@command_effect("CancelReservation")
+def _cancel_reservation_answered(command: Command, response: dict[str, Any]) -> None:
+    if response.get("status") != "Accepted":
+        return
+    Reservation.objects.filter(
+        pk=command.request.get("reservationId"),
+        charge_point_id=command.charge_point_id,
+        state__in=OPEN_RESERVATION_STATES,
+    ).update(state=Reservation.State.CANCELLED, updated_at=timezone.now())
+
+
+def reservations_expire(*, now: datetime | None = None) -> int:
+    """Close reservations past their expiry date (the station drops them itself)."""
+    now = now or timezone.now()
+    return Reservation.objects.filter(
+        state__in=OPEN_RESERVATION_STATES, expiry_date__lte=now
+    ).update(state=Reservation.State.EXPIRED, updated_at=now)
+
+
+# Smart charging -----------------------------------------------------------------------------
+
+
+def charging_profile_install(
+    *,
+    charge_point_id: int,
+    connector_id: int,
+    profile: dict[str, Any],
+    command: Command | None = None,
+) -> ChargingProfile:
+    """Record a profile the station accepted. As on the station (OCPP 1.6 §3.13.2), it
+    replaces an installed profile with the same chargingProfileId, or with the same stackLevel
+    and purpose on the same connector."""
+    now = timezone.now()
+    profile_id = profile["chargingProfileId"]
+    stack_level = profile["stackLevel"]
+    purpose = profile["chargingProfilePurpose"]
+    ChargingProfile.objects.filter(charge_point_id=charge_point_id, active=True).filter(
+        Q(profile_id=profile_id)
+        | Q(connector_id=connector_id, stack_level=stack_level, purpose=purpose)
+    ).update(active=False, cleared_at=now)
+    schedule = profile["chargingSchedule"]
+    transaction_id = profile.get("transactionId")
+    tx = (
+        Transaction.objects.filter(pk=transaction_id, charge_point_id=charge_point_id).first()
+        if transaction_id is not None and 0 <= transaction_id <= INT32_MAX
+        else None
+    )
+    min_rate = schedule.get("minChargingRate")
+    return ChargingProfile.objects.create(
+        charge_point_id=charge_point_id,
+        connector_id=connector_id,
+        profile_id=profile_id,
+        transaction=tx,
+        stack_level=stack_level,
+        purpose=purpose,
+        kind=profile["chargingProfileKind"],
+        recurrency_kind=profile.get("recurrencyKind", ""),
+        valid_from=_when(profile.get("validFrom")),
+        valid_to=_when(profile.get("validTo")),
+        charging_rate_unit=schedule["chargingRateUnit"],
+        duration=schedule.get("duration"),
+        start_schedule=_when(schedule.get("startSchedule")),
+        min_charging_rate=(
+            Decimal(str(min_rate)).quantize(Decimal("0.1")) if min_rate is not None else None
+        ),
+        schedule_periods=schedule["chargingSchedulePeriod"],
+        active=True,
+        command=command,
+        created_at=now,
+    )
+
+
+@command_effect("SetChargingProfile")
+def _set_charging_profile_answered(command: Command, response: dict[str, Any]) -> None:
+    if response.get("status") == "Accepted":
+        charging_profile_install(
+            charge_point_id=command.charge_point_id,
+            connector_id=command.request["connectorId"],
+            profile=command.request["csChargingProfiles"],
+            command=command,
+        )
+
+
+@command_effect("RemoteStartTransaction")
+def _remote_start_answered(command: Command, response: dict[str, Any]) -> None:
+    profile = command.request.get("chargingProfile")
+    if response.get("status") == "Accepted" and profile:
+        charging_profile_install(
+            charge_point_id=command.charge_point_id,
+            connector_id=command.request.get("connectorId", 0),
+            profile=profile,
+            command=command,
+        )
+
+
+@command_effect("ClearChargingProfile")
+def _clear_charging_profile_answered(command: Command, response: dict[str, Any]) -> None:
+    if response.get("status") != "Accepted":
+        return
+    request = command.request
+    profiles = ChargingProfile.objects.filter(charge_point_id=command.charge_point_id, active=True)
+    if request.get("id") is not None:
+        profiles = profiles.filter(profile_id=request["id"])
+    else:
+        if request.get("connectorId") is not None:
+            profiles = profiles.filter(connector_id=request["connectorId"])
+        if request.get("chargingProfilePurpose"):
+            profiles = profiles.filter(purpose=request["chargingProfilePurpose"])
+        if request.get("stackLevel") is not None:
+            profiles = profiles.filter(stack_level=request["stackLevel"])
+    profiles.update(active=False, cleared_at=timezone.now())
+
+
+@command_effect("GetCompositeSchedule")
+def _get_composite_schedule_answered(command: Command, response: dict[str, Any]) -> None:
+    CompositeSchedule.objects.create(
+        charge_point_id=command.charge_point_id,
+        connector_id=response.get("connectorId", command.request["connectorId"]),
+        status=response.get("status", "")[:16],
+        schedule_start=_when(response.get("scheduleStart")),
+        charging_schedule=response.get("chargingSchedule"),
+        command=command,
+    )
+
+
+# Firmware, diagnostics, data transfer -------------------------------------------------------
+
+
+@command_effect("UpdateFirmware")
+def _update_firmware_answered(command: Command, response: dict[str, Any]) -> None:
+    request = command.request
+    FirmwareUpdate.objects.create(
+        charge_point_id=command.charge_point_id,
+        location=request["location"][:512],
+        retrieve_date=_when(request["retrieveDate"]),
+        retries=request.get("retries"),
+        retry_interval=request.get("retryInterval"),
+        command=command,
+    )
+
+
+@command_effect("GetDiagnostics")
+def _get_diagnostics_answered(command: Command, response: dict[str, Any]) -> None:
+    DiagnosticsRequest.objects.create(
+        charge_point_id=command.charge_point_id,
+        location=command.request["location"][:512],
+        file_name=(response.get("fileName") or "")[:255],
+        command=command,
+    )
+
+
+@command_effect("DataTransfer")
+def _data_transfer_answered(command: Command, response: dict[str, Any]) -> None:
+    DataTransfer.objects.create(
+        charge_point_id=command.charge_point_id,
+        direction=DataTransfer.Direction.OUT,
+        vendor_id=command.request["vendorId"][:255],
+        message_id=(command.request.get("messageId") or "")[:50],
+        data=command.request.get("data") or "",
+        response_status=(response.get("status") or "")[:24],
+        response_data=response.get("data") or "",
+    )
 
 
 # --- Charge points and id tags: operator writes (API, admin) -------------------------------

@@ -131,6 +131,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "purge-message-log": {"task": "csms.tasks.message_log_purge", "schedule": 3600.0},
+    "stale-commands": {"task": "ocpp_gateway.tasks.commands_time_out_stale", "schedule": 30.0},
+    "expire-reservations": {"task": "ocpp_gateway.tasks.reservations_expire", "schedule": 60.0},
 }
 
 # --- Auth, API -------------------------------------------------------------------------------

@@ -87,6 +87,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self.committer = get_committer()
         self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._awaiting: tuple[str, asyncio.Future[list[Any]]] | None = None
+        self._awaiting_action = ""
+        self._in_flight: dict[str, Any] | None = None
         self._sender: asyncio.Task[None] | None = None
         offered = self.scope.get("subprotocols") or []
 
@@ -131,6 +133,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
             self._sender.cancel()
         if self._awaiting is not None and not self._awaiting[1].done():
             self._awaiting[1].cancel()
+        # The call in flight (sent, or being claimed) and those still queued end as failed now,
+        # not at their timeout: their issuers learn at once. An answer stored just before
+        # makes command_fail a no-op; the committer runs jobs in order, so it is seen.
+        in_flight = self._in_flight
         undelivered = []
         while not self._outbox.empty():
             undelivered.append(self._outbox.get_nowait())
@@ -141,6 +147,11 @@ class OcppConsumer(AsyncWebsocketConsumer):
             services.charge_point_disconnected(
                 charge_point_id=charge_point.pk, channel_name=channel_name, timestamp=now
             )
+            if in_flight is not None:
+                services.command_fail(
+                    command_id=in_flight["command_id"],
+                    description="The station disconnected before answering.",
+                )
             for event in undelivered:
                 services.command_fail(
                     command_id=event["command_id"],
@@ -148,8 +159,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 )
 
         await self.committer.run(went_offline)
-        for event in undelivered:
-            await self._notify_issuer(event)
+        for event in [in_flight, *undelivered]:
+            if event is not None:
+                await self._notify_issuer(event)
         logger.info("%s disconnected (code %s)", self.identity, code)
 
     async def ocpp_replaced(self, event: dict[str, Any]) -> None:
@@ -228,8 +240,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
             logger.exception("%s %s failed", self.identity, action)
             await self._send_error(message_id, InternalErr("An internal error occurred"), action)
         else:
-            await self._send(protocol.call_result(message_id, result), protocol.CALLRESULT,
-                             action, message_id)
+            await self._send(
+                protocol.call_result(message_id, result), protocol.CALLRESULT, action, message_id
+            )
 
     async def _dispatch(self, action: str, payload: Any) -> dict[str, Any]:
         assert self.charge_point is not None
@@ -258,12 +271,14 @@ class OcppConsumer(AsyncWebsocketConsumer):
         # OCPP-J allows one outstanding CALL per direction: send, await answer, next.
         while True:
             event = await self._outbox.get()
+            self._in_flight = event
             try:
                 await self._perform_call(event)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("%s: sending command %s failed", self.identity, event)
+            self._in_flight = None
             await self._notify_issuer(event)
 
     async def _perform_call(self, event: dict[str, Any]) -> None:
@@ -271,24 +286,31 @@ class OcppConsumer(AsyncWebsocketConsumer):
         command = await self.committer.run(
             lambda: services.command_mark_sent(command_id=command_id)
         )
-        if command is None:
+        if command is None:  # already final: timed out while queued, or a duplicate event
             return
         message_id = str(command.pk)
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._awaiting = (message_id, future)
+        self._awaiting_action = command.action
         remaining = (command.created_at.timestamp() + command.timeout) - timezone.now().timestamp()
         try:
-            await self._send(
-                protocol.call(message_id, command.action, command.request),
-                protocol.CALL,
-                command.action,
-                message_id,
-            )
+            try:
+                await self._send(
+                    protocol.call(message_id, command.action, command.request),
+                    protocol.CALL,
+                    command.action,
+                    message_id,
+                )
+            except Exception as exc:
+                logger.warning("%s: could not send %s: %s", self.identity, command.action, exc)
+                reason = f"Could not send the call: {exc}"
+                await self.committer.run(
+                    lambda: services.command_fail(command_id=command_id, description=reason)
+                )
+                return
             answer = await asyncio.wait_for(future, timeout=max(remaining, 0.01))
         except TimeoutError:
-            await self.committer.run(
-                lambda: services.command_mark_timed_out(command_id=command_id)
-            )
+            await self.committer.run(lambda: services.command_mark_timed_out(command_id=command_id))
             return
         finally:
             self._awaiting = None
@@ -298,9 +320,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
     def _store_answer(command_id: Any, action: str, answer: list[Any]) -> None:
         if answer[0] == protocol.CALLERROR:
             details = answer[4] if len(answer) > 4 and isinstance(answer[4], dict) else {}
+            code = str(answer[2]) if len(answer) > 2 and answer[2] else "GenericError"
             services.command_record_answer(
                 command_id=command_id,
-                error_code=str(answer[2]) if len(answer) > 2 else "GenericError",
+                error_code=code,
                 error_description=str(answer[3]) if len(answer) > 3 else "",
                 error_details=details,
             )
@@ -323,18 +346,28 @@ class OcppConsumer(AsyncWebsocketConsumer):
         action = ""
         awaiting = self._awaiting
         if awaiting is not None and awaiting[0] == message_id and not awaiting[1].done():
+            action = self._awaiting_action
             awaiting[1].set_result(frame)
         else:
             logger.warning("%s answered a call we are not waiting for: %.200s", self.identity, text)
-        self._log(MessageLog.Direction.IN, text, frame[0], action,
-                  message_id if message_id is not None else "")
+        self._log(
+            MessageLog.Direction.IN,
+            text,
+            frame[0],
+            action,
+            message_id if message_id is not None else "",
+        )
 
     async def _notify_issuer(self, event: dict[str, Any]) -> None:
         reply_channel = event.get("reply_channel")
-        if reply_channel:
+        if not reply_channel:
+            return
+        try:
             await self.channel_layer.send(
                 reply_channel, {"type": "ocpp.command_done", "command_id": event["command_id"]}
             )
+        except Exception as exc:  # the issuer reads the stored Command at its deadline anyway
+            logger.warning("%s: could not notify %s: %s", self.identity, reply_channel, exc)
 
     # --- Output -----------------------------------------------------------------------------
 

@@ -1,0 +1,242 @@
+"""Django admin for remote operations: the command log and what commands leave behind.
+
+All of it is read-only. The command log is an audit trail (who sent what, what the station
+answered); reservations, charging profiles, composite schedules, firmware updates and
+diagnostics requests mirror what a station accepted. They change only through commands: the
+actions in ocpp_gateway.admin_actions (on stations, transactions and here, reservations).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from csms.models import (
+    ChargingProfile,
+    Command,
+    CompositeSchedule,
+    DiagnosticsRequest,
+    FirmwareUpdate,
+    Reservation,
+)
+from csms.permissions import can_send_commands
+from csms.services import OPEN_RESERVATION_STATES
+from ocpp_gateway import calls
+from ocpp_gateway.admin_actions import refuse, results_page
+
+
+def _pretty(value: Any) -> Any:
+    if value in (None, "", {}, []):
+        return "-"
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _station_link(obj: Any) -> Any:
+    url = reverse("admin:csms_chargepoint_change", args=[obj.charge_point_id])
+    return format_html('<a href="{}">{}</a>', url, obj.charge_point.identity)
+
+
+def _command_link(command_id: Any) -> Any:
+    if command_id is None:
+        return "-"
+    return format_html(
+        '<a href="{}">{}</a>', reverse("admin:csms_command_change", args=[command_id]), command_id
+    )
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    list_per_page = 100
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Command)
+class CommandAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "charge_point",
+        "action",
+        "state",
+        "answer",
+        "issued_by",
+        "source",
+        "round_trip",
+    ]
+    list_filter = ["state", "action", "source", "issued_by", "charge_point"]
+    list_select_related = ["charge_point", "issued_by"]
+    search_fields = ["charge_point__identity", "issued_by__username", "action", "id"]
+    show_full_result_count = False  # the log grows without bound: no COUNT(*) per page
+    fields = [
+        "id",
+        "station",
+        "action",
+        "state",
+        "issued_by",
+        "source",
+        "request_display",
+        "response_display",
+        "error_code",
+        "error_description",
+        "error_details_display",
+        "timeout",
+        "created_at",
+        "sent_at",
+        "completed_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="charge point")
+    def station(self, obj: Command) -> Any:
+        return _station_link(obj)
+
+    @admin.display(description="request")
+    def request_display(self, obj: Command) -> Any:
+        return _pretty(obj.request)
+
+    @admin.display(description="response")
+    def response_display(self, obj: Command) -> Any:
+        return _pretty(obj.response)
+
+    @admin.display(description="error details")
+    def error_details_display(self, obj: Command) -> Any:
+        return _pretty(obj.error_details)
+
+    @admin.display(description="answer")
+    def answer(self, obj: Command) -> str:
+        if obj.error_code:
+            return obj.error_code
+        if isinstance(obj.response, dict):
+            return str(obj.response.get("status", "")) or "answered"
+        return "-"
+
+    @admin.display(description="round trip")
+    def round_trip(self, obj: Command) -> str:
+        if obj.completed_at is None:
+            return "-"
+        return f"{(obj.completed_at - obj.created_at).total_seconds() * 1000:.0f} ms"
+
+
+@admin.register(Reservation)
+class ReservationAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "charge_point",
+        "connector_id",
+        "id_tag",
+        "expiry_date",
+        "state",
+        "station_status",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["state", "charge_point"]
+    list_select_related = ["charge_point", "created_by"]
+    search_fields = ["id_tag", "charge_point__identity"]
+    actions = ["cancel_reservations"]
+
+    def has_send_command_permission(self, request: HttpRequest) -> bool:
+        return can_send_commands(request.user)
+
+    @admin.action(description="Cancel the selected reservations", permissions=["send_command"])
+    def cancel_reservations(
+        self, request: HttpRequest, queryset: QuerySet[Reservation]
+    ) -> TemplateResponse | None:
+        if not can_send_commands(request.user):
+            refuse(self, request)
+            return None
+        reservations = queryset.select_related("charge_point").filter(
+            state__in=OPEN_RESERVATION_STATES
+        )
+        outcomes = calls.command_send_many(
+            targets=[(r.charge_point, {"reservationId": r.pk}) for r in reservations],
+            action="CancelReservation",
+            issued_by=request.user,
+            source="admin",
+        )
+        return results_page(self, request, "CancelReservation", outcomes)
+
+
+@admin.register(ChargingProfile)
+class ChargingProfileAdmin(ReadOnlyAdmin):
+    list_display = [
+        "charge_point",
+        "connector_id",
+        "profile_id",
+        "purpose",
+        "stack_level",
+        "kind",
+        "charging_rate_unit",
+        "active",
+        "created_at",
+        "cleared_at",
+    ]
+    list_filter = ["active", "purpose", "kind", "charge_point"]
+    list_select_related = ["charge_point"]
+    search_fields = ["charge_point__identity"]
+    exclude = ["schedule_periods", "command"]
+    readonly_fields = ["schedule_periods_display", "command_link"]
+
+    @admin.display(description="schedule periods")
+    def schedule_periods_display(self, obj: ChargingProfile) -> Any:
+        return _pretty(obj.schedule_periods)
+
+    @admin.display(description="command")
+    def command_link(self, obj: ChargingProfile) -> Any:
+        return _command_link(obj.command_id)
+
+
+@admin.register(CompositeSchedule)
+class CompositeScheduleAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "charge_point", "connector_id", "status", "schedule_start"]
+    list_filter = ["status", "charge_point"]
+    list_select_related = ["charge_point"]
+    exclude = ["charging_schedule", "command"]
+    readonly_fields = ["charging_schedule_display", "command_link"]
+
+    @admin.display(description="charging schedule")
+    def charging_schedule_display(self, obj: CompositeSchedule) -> Any:
+        return _pretty(obj.charging_schedule)
+
+    @admin.display(description="command")
+    def command_link(self, obj: CompositeSchedule) -> Any:
+        return _command_link(obj.command_id)
+
+
+@admin.register(FirmwareUpdate)
+class FirmwareUpdateAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "charge_point", "location", "retrieve_date", "status"]
+    list_filter = ["status", "charge_point"]
+    list_select_related = ["charge_point"]
+    exclude = ["command"]
+    readonly_fields = ["command_link"]
+
+    @admin.display(description="command")
+    def command_link(self, obj: FirmwareUpdate) -> Any:
+        return _command_link(obj.command_id)
+
+
+@admin.register(DiagnosticsRequest)
+class DiagnosticsRequestAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "charge_point", "location", "file_name", "status"]
+    list_filter = ["status", "charge_point"]
+    list_select_related = ["charge_point"]
+    exclude = ["command"]
+    readonly_fields = ["command_link"]
+
+    @admin.display(description="command")
+    def command_link(self, obj: DiagnosticsRequest) -> Any:
+        return _command_link(obj.command_id)

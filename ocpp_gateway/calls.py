@@ -1,0 +1,569 @@
+"""Sending OCPP calls to stations: the one path, from any process.
+
+An API request on any web worker, an admin action, a Celery task or a management command calls
+``command_send`` (or ``acommand_send`` from async code). It checks the call, stores a queued
+:class:`~csms.models.Command` and, once that is committed, sends a channel-layer event to the
+channel of the consumer holding the station's socket (``ChargePoint.ws_channel_name``), on
+whichever daphne process that is: the in-memory layer within one process, Redis across
+processes. That consumer sends the calls of its station one at a time, stores each answer and
+tells the issuer on a reply channel; the issuer then reads the stored Command.
+
+Nothing is left pending: the consumer times a call out at ``created_at + timeout``; an issuer
+that hears nothing by then (the gateway process died) marks it timed out itself; and the
+``commands_time_out_stale`` task closes what no issuer waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from csms import services
+from csms.models import ChargePoint, Command, RegistrationStatus
+from ocpp_gateway.protocol import jsonable
+from ocpp_gateway.schemas import CENTRAL_ACTIONS, OcppError, validate_request
+
+logger = logging.getLogger(__name__)
+
+# Beyond the call's own deadline, how long an issuer waits for the gateway to report before it
+# concludes the gateway is gone and closes the command itself.
+ISSUER_GRACE_SECONDS = 1.0
+# Operations a station in Pending registration may not receive (OCPP 1.6 §4.2.1: while
+# Pending, the central system may only configure and query the station).
+NOT_WHILE_PENDING = frozenset({"RemoteStartTransaction", "RemoteStopTransaction"})
+MAX_TIMEOUT_SECONDS = 300.0
+
+
+class CommandError(Exception):
+    """A command refused before anything was sent. ``status_code`` is the HTTP status the API
+    answers with; ``field`` names the offending payload field, when there is one."""
+
+    status_code = 400
+    code = "invalid_command"
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class UnknownAction(CommandError):
+    code = "unknown_action"
+
+
+class InvalidPayload(CommandError):
+    code = "invalid_payload"
+
+
+class StationOffline(CommandError):
+    status_code = 409
+    code = "station_offline"
+
+
+class CommandNotAllowed(CommandError):
+    status_code = 409
+    code = "not_allowed"
+
+
+class GatewayUnavailable(CommandError):
+    """The call could not be handed to the station's gateway (channel layer down or full)."""
+
+    status_code = 503
+    code = "gateway_unavailable"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """One station's result in a multi-station send: a Command, or why none was sent."""
+
+    charge_point: ChargePoint
+    command: Command | None = None
+    error: CommandError | None = None
+
+
+# --- Checking and storing -----------------------------------------------------------------
+
+
+def _complete(charge_point: ChargePoint, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Fill in what the CSMS assigns, so callers need not: a SendLocalList's version and, when
+    no list is given, the list from the id-tag registry; a ReserveNow's reservationId is
+    assigned when its Reservation is created (a placeholder keeps validation honest)."""
+    if action == "SendLocalList" and isinstance(payload.get("updateType"), str):
+        payload.setdefault(
+            "listVersion", services.local_list_next_version(charge_point=charge_point)
+        )
+        if "localAuthorizationList" not in payload:
+            payload["localAuthorizationList"] = services.local_list_entries(
+                update_type=payload["updateType"]
+            )
+    return payload
+
+
+def command_check(
+    *, charge_point: ChargePoint, action: str, payload: Any
+) -> tuple[dict[str, Any], bool]:
+    """Validate a call before anything is stored. Returns (JSON-ready request, whether a
+    reservationId must be assigned). Raises CommandError subclasses."""
+    if action not in CENTRAL_ACTIONS:
+        raise UnknownAction(
+            f"{action!r} is not an OCPP 1.6 operation of the central system. "
+            f"Use one of: {', '.join(sorted(CENTRAL_ACTIONS))}.",
+            field="action",
+        )
+    if not isinstance(payload, dict):
+        raise InvalidPayload("payload must be a JSON object", field="payload")
+    payload = _complete(charge_point, action, dict(payload))
+    assign_reservation = action == "ReserveNow" and "reservationId" not in payload
+    candidate = {**payload, "reservationId": 0} if assign_reservation else payload
+    try:
+        validated = validate_request(action, candidate)
+    except OcppError as exc:
+        field = str(exc.details.get("field", ""))
+        raise InvalidPayload(
+            f"{action} payload is not valid: {exc.description}", field=field
+        ) from None
+    request = jsonable(validated)
+    if assign_reservation:
+        request.pop("reservationId")
+    if (
+        action in NOT_WHILE_PENDING
+        and charge_point.registration_status != RegistrationStatus.ACCEPTED
+    ):
+        raise CommandNotAllowed(
+            f"{charge_point.identity} is in {charge_point.registration_status} registration: "
+            f"{action} is allowed only once its registration is Accepted."
+        )
+    return request, assign_reservation
+
+
+def _check_online(charge_point: ChargePoint) -> None:
+    if not (charge_point.connected and charge_point.ws_channel_name and charge_point.is_online):
+        if charge_point.connected and charge_point.last_seen is not None:
+            detail = f"not heard from since {charge_point.last_seen:%Y-%m-%d %H:%M:%S %Z}"
+        else:
+            detail = "not connected"
+        raise StationOffline(f"Charge point {charge_point.identity} is offline ({detail}).")
+
+
+def _timeout(timeout: float | None) -> float:
+    value = settings.OCPP_COMMAND_TIMEOUT if timeout is None else float(timeout)
+    if not 0 < value <= MAX_TIMEOUT_SECONDS:
+        raise CommandError(
+            f"timeout must be more than 0 and at most {MAX_TIMEOUT_SECONDS:g} seconds.",
+            field="timeout",
+        )
+    return value
+
+
+def _create(
+    *,
+    charge_point: ChargePoint,
+    action: str,
+    payload: Any,
+    issued_by: Any,
+    source: str,
+    timeout: float | None,
+) -> tuple[Command, str]:
+    """Check, then store the queued Command in its own transaction. Returns it with the
+    station's channel name read in the same transaction."""
+    seconds = _timeout(timeout)
+    charge_point.refresh_from_db()
+    request, _ = command_check(charge_point=charge_point, action=action, payload=payload)
+    _check_online(charge_point)
+    try:
+        with transaction.atomic():
+            command = services.command_create(
+                charge_point=charge_point,
+                action=action,
+                request=request,
+                issued_by=issued_by,
+                source=source,
+                timeout=seconds,
+            )
+    except ValidationError as exc:
+        messages = exc.message_dict if hasattr(exc, "error_dict") else {"payload": exc.messages}
+        field, problems = next(iter(messages.items()))
+        raise InvalidPayload(" ".join(problems), field=field) from None
+    return command, charge_point.ws_channel_name
+
+
+def _finish(command: Command) -> Command:
+    """Read back what the gateway stored; if it is still not final after the deadline and the
+    grace, the gateway is gone: close it here."""
+    command.refresh_from_db()
+    deadline = command.created_at + timedelta(seconds=command.timeout + ISSUER_GRACE_SECONDS)
+    if not command.is_final and timezone.now() >= deadline:
+        with transaction.atomic():
+            services.command_mark_timed_out(
+                command_id=command.pk,
+                description="The station's gateway did not report an answer in time.",
+            )
+        command.refresh_from_db()
+    return command
+
+
+def _fail_undelivered(command: Command, exc: BaseException) -> GatewayUnavailable:
+    if isinstance(exc, ChannelFull):
+        description = "The station's call queue is full; try again shortly."
+    else:
+        description = f"Could not reach the station's gateway: {exc}"
+    logger.error("command %s to %s not delivered: %s", command.pk, command.charge_point, exc)
+    with transaction.atomic():
+        services.command_fail(command_id=command.pk, description=description)
+    return GatewayUnavailable(description)
+
+
+# --- Channel layer ----------------------------------------------------------------------------
+
+
+async def _dispatch(channel: str, command_id: Any, reply_channel: str | None = None) -> None:
+    event: dict[str, Any] = {"type": "ocpp.call", "command_id": str(command_id)}
+    if reply_channel:
+        event["reply_channel"] = reply_channel
+    await get_channel_layer().send(channel, event)
+
+
+async def _dispatch_and_wait(items: Sequence[tuple[str, Command]]) -> list[BaseException | None]:
+    """Send each command to its station's channel and wait, concurrently, until each is
+    reported done or its deadline (+ grace) passes. Returns a send error per item, if any."""
+    layer = get_channel_layer()
+
+    async def one(channel: str, command: Command) -> BaseException | None:
+        reply = await layer.new_channel("ocpp.reply.")
+        try:
+            await _dispatch(channel, command.pk, reply)
+        except Exception as exc:
+            return exc
+        deadline = command.created_at + timedelta(seconds=command.timeout + ISSUER_GRACE_SECONDS)
+        remaining = (deadline - timezone.now()).total_seconds()
+        try:
+            async with asyncio.timeout(max(remaining, 0.01)):
+                while True:
+                    message = await layer.receive(reply)
+                    if message.get("command_id") == str(command.pk):
+                        return None
+        except TimeoutError:
+            return None
+
+    return list(await asyncio.gather(*(one(channel, command) for channel, command in items)))
+
+
+# --- Public API ---------------------------------------------------------------------------
+
+
+def command_send(
+    *,
+    charge_point: ChargePoint,
+    action: str,
+    payload: Any,
+    issued_by: Any = None,
+    source: str = "api",
+    timeout: float | None = None,
+    wait: bool = True,
+) -> Command:
+    """Send ``action`` with ``payload`` to the station; from synchronous code (views, admin,
+    tasks, management commands). With ``wait`` it returns the Command once answered, failed or
+    timed out (at most ``timeout`` seconds, default OCPP_COMMAND_TIMEOUT, plus a second);
+    without, as soon as it is queued.
+
+    Raises UnknownAction / InvalidPayload (nothing stored), StationOffline, CommandNotAllowed,
+    GatewayUnavailable. Must not run inside an atomic block when waiting: the station's gateway
+    could not see the uncommitted command (without waiting, it is sent on commit)."""
+    in_transaction = transaction.get_connection().in_atomic_block
+    if in_transaction and wait:
+        raise RuntimeError("command_send(wait=True) cannot run inside a transaction.")
+    command, channel = _create(
+        charge_point=charge_point,
+        action=action,
+        payload=payload,
+        issued_by=issued_by,
+        source=source,
+        timeout=timeout,
+    )
+    if in_transaction:
+        transaction.on_commit(lambda: _send_queued(command, channel), robust=True)
+        return command
+    if not wait:
+        _send_queued(command, channel)
+        return command
+    (error,) = async_to_sync(_dispatch_and_wait)([(channel, command)])
+    if error is not None:
+        raise _fail_undelivered(command, error)
+    return _finish(command)
+
+
+def _send_queued(command: Command, channel: str) -> None:
+    try:
+        async_to_sync(_dispatch)(channel, command.pk)
+    except Exception as exc:
+        raise _fail_undelivered(command, exc) from exc
+
+
+def command_send_many(
+    *,
+    targets: Iterable[tuple[ChargePoint, Any]],
+    action: str,
+    issued_by: Any = None,
+    source: str = "admin",
+    timeout: float | None = None,
+) -> list[Outcome]:
+    """Send ``action`` to several stations at once, each ``(charge_point, payload)``, and wait
+    for all the answers concurrently: the whole call takes at most one timeout. A station that
+    cannot take its command (offline, refused, invalid payload) gets an Outcome with the error;
+    the others are still sent."""
+    if transaction.get_connection().in_atomic_block:
+        raise RuntimeError("command_send_many cannot run inside a transaction.")
+    outcomes: list[Outcome] = []
+    pending: list[tuple[str, Command, Outcome]] = []
+    for charge_point, payload in targets:
+        outcome = Outcome(charge_point=charge_point)
+        outcomes.append(outcome)
+        try:
+            command, channel = _create(
+                charge_point=charge_point,
+                action=action,
+                payload=payload,
+                issued_by=issued_by,
+                source=source,
+                timeout=timeout,
+            )
+        except CommandError as exc:
+            outcome.error = exc
+            continue
+        outcome.command = command
+        pending.append((channel, command, outcome))
+    if pending:
+        errors = async_to_sync(_dispatch_and_wait)([(ch, cmd) for ch, cmd, _ in pending])
+        for (_, command, outcome), error in zip(pending, errors, strict=True):
+            if error is not None:
+                outcome.error = _fail_undelivered(command, error)
+            outcome.command = _finish(command)
+    return outcomes
+
+
+async def acommand_send(
+    *,
+    charge_point: ChargePoint,
+    action: str,
+    payload: Any,
+    issued_by: Any = None,
+    source: str = "api",
+    timeout: float | None = None,  # noqa: ASYNC109 - the command's deadline, stored with it
+    wait: bool = True,
+) -> Command:
+    """``command_send`` for async code (consumers, async views, scripts on an event loop)."""
+    command, channel = await database_sync_to_async(_create)(
+        charge_point=charge_point,
+        action=action,
+        payload=payload,
+        issued_by=issued_by,
+        source=source,
+        timeout=timeout,
+    )
+    if not wait:
+        try:
+            await _dispatch(channel, command.pk)
+        except Exception as exc:
+            raise await database_sync_to_async(_fail_undelivered)(command, exc) from exc
+        return command
+    (error,) = await _dispatch_and_wait([(channel, command)])
+    if error is not None:
+        raise await database_sync_to_async(_fail_undelivered)(command, error)
+    return await database_sync_to_async(_finish)(command)
+
+
+# --- Example payloads (OpenAPI docs, admin form) ---------------------------------------------
+# (title, payload) per action; every one is valid as given (tests/remote_ops check them).
+
+EXAMPLE_PAYLOADS: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "CancelReservation": [("Cancel reservation 1", {"reservationId": 1})],
+    "ChangeAvailability": [
+        ("Take connector 1 out of service", {"connectorId": 1, "type": "Inoperative"}),
+        ("Put the whole station back in service", {"connectorId": 0, "type": "Operative"}),
+    ],
+    "ChangeConfiguration": [
+        ("Heartbeat every 5 minutes", {"key": "HeartbeatInterval", "value": "300"}),
+        ("Sample meter values every 60 s", {"key": "MeterValueSampleInterval", "value": "60"}),
+    ],
+    "ClearCache": [("Clear the authorization cache", {})],
+    "ClearChargingProfile": [
+        ("Clear profile 10", {"id": 10}),
+        (
+            "Clear the default profiles of connector 1",
+            {"connectorId": 1, "chargingProfilePurpose": "TxDefaultProfile"},
+        ),
+        ("Clear every profile", {}),
+    ],
+    "DataTransfer": [
+        (
+            "Vendor-specific message",
+            {"vendorId": "com.example", "messageId": "SetPrice", "data": '{"price": 0.35}'},
+        )
+    ],
+    "GetCompositeSchedule": [
+        (
+            "Connector 1, next hour, in watts",
+            {"connectorId": 1, "duration": 3600, "chargingRateUnit": "W"},
+        )
+    ],
+    "GetConfiguration": [
+        ("Every key", {}),
+        ("Some keys", {"key": ["HeartbeatInterval", "MeterValueSampleInterval"]}),
+    ],
+    "GetDiagnostics": [
+        (
+            "Upload the last day of logs",
+            {
+                "location": "ftp://diagnostics.example.com/upload/",
+                "retries": 3,
+                "retryInterval": 60,
+                "startTime": "2030-01-01T00:00:00Z",
+                "stopTime": "2030-01-02T00:00:00Z",
+            },
+        )
+    ],
+    "GetLocalListVersion": [("Which local list version the station has", {})],
+    "RemoteStartTransaction": [
+        ("Start for a tag (the station picks the connector)", {"idTag": "04A2B3C4"}),
+        ("Start for a tag on connector 1", {"idTag": "04A2B3C4", "connectorId": 1}),
+        (
+            "Start with a 16 A limit for the session",
+            {
+                "idTag": "04A2B3C4",
+                "connectorId": 1,
+                "chargingProfile": {
+                    "chargingProfileId": 100,
+                    "stackLevel": 0,
+                    "chargingProfilePurpose": "TxProfile",
+                    "chargingProfileKind": "Relative",
+                    "chargingSchedule": {
+                        "chargingRateUnit": "A",
+                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}],
+                    },
+                },
+            },
+        ),
+    ],
+    "RemoteStopTransaction": [("Stop transaction 42", {"transactionId": 42})],
+    "ReserveNow": [
+        (
+            "Reserve connector 1 (the CSMS assigns reservationId)",
+            {"connectorId": 1, "idTag": "04A2B3C4", "expiryDate": "2030-01-01T12:00:00Z"},
+        )
+    ],
+    "Reset": [("Soft reset", {"type": "Soft"}), ("Hard reset (reboot)", {"type": "Hard"})],
+    "SendLocalList": [
+        ("Full list from the id-tag registry (version assigned)", {"updateType": "Full"}),
+        (
+            "Full list, given explicitly",
+            {
+                "listVersion": 5,
+                "updateType": "Full",
+                "localAuthorizationList": [
+                    {"idTag": "04A2B3C4", "idTagInfo": {"status": "Accepted"}},
+                    {
+                        "idTag": "04D5E6F7",
+                        "idTagInfo": {"status": "Accepted", "expiryDate": "2030-12-31T23:59:59Z"},
+                    },
+                ],
+            },
+        ),
+        (
+            "Differential: block one tag, remove another",
+            {
+                "listVersion": 6,
+                "updateType": "Differential",
+                "localAuthorizationList": [
+                    {"idTag": "04A2B3C4", "idTagInfo": {"status": "Blocked"}},
+                    {"idTag": "04D5E6F7"},
+                ],
+            },
+        ),
+    ],
+    "SetChargingProfile": [
+        (
+            "Daily default: 16 A at night, 32 A from 08:00",
+            {
+                "connectorId": 1,
+                "csChargingProfiles": {
+                    "chargingProfileId": 10,
+                    "stackLevel": 0,
+                    "chargingProfilePurpose": "TxDefaultProfile",
+                    "chargingProfileKind": "Recurring",
+                    "recurrencyKind": "Daily",
+                    "chargingSchedule": {
+                        "chargingRateUnit": "A",
+                        "startSchedule": "2030-01-01T00:00:00Z",
+                        "duration": 86400,
+                        "chargingSchedulePeriod": [
+                            {"startPeriod": 0, "limit": 16.0},
+                            {"startPeriod": 28800, "limit": 32.0},
+                        ],
+                    },
+                },
+            },
+        ),
+        (
+            "Station-wide cap of 22 kW",
+            {
+                "connectorId": 0,
+                "csChargingProfiles": {
+                    "chargingProfileId": 1,
+                    "stackLevel": 0,
+                    "chargingProfilePurpose": "ChargePointMaxProfile",
+                    "chargingProfileKind": "Absolute",
+                    "chargingSchedule": {
+                        "chargingRateUnit": "W",
+                        "startSchedule": "2030-01-01T00:00:00Z",
+                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 22000.0}],
+                    },
+                },
+            },
+        ),
+    ],
+    "TriggerMessage": [
+        ("Ask for a BootNotification", {"requestedMessage": "BootNotification"}),
+        ("Ask for a Heartbeat", {"requestedMessage": "Heartbeat"}),
+        (
+            "Ask for connector 1's status",
+            {"requestedMessage": "StatusNotification", "connectorId": 1},
+        ),
+        (
+            "Ask for connector 1's meter values",
+            {"requestedMessage": "MeterValues", "connectorId": 1},
+        ),
+        (
+            "Ask for the firmware status",
+            {"requestedMessage": "FirmwareStatusNotification"},
+        ),
+        (
+            "Ask for the diagnostics upload status",
+            {"requestedMessage": "DiagnosticsStatusNotification"},
+        ),
+    ],
+    "UnlockConnector": [("Unlock connector 1", {"connectorId": 1})],
+    "UpdateFirmware": [
+        (
+            "Install firmware at 02:00",
+            {
+                "location": "https://firmware.example.com/cp-2.1.0.bin",
+                "retrieveDate": "2030-01-01T02:00:00Z",
+                "retries": 3,
+                "retryInterval": 120,
+            },
+        )
+    ],
+}
