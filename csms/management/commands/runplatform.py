@@ -2,12 +2,17 @@
 
 Equivalent to ``daphne -b HOST -p PORT --websocket_timeout -1 csms.asgi:application``:
 daphne's default closes every WebSocket after a day, and charge points stay connected for
-months. With ``--demo N`` it also starts N simulated stations against itself.
+months. With ``--demo N`` it also starts N simulated stations against itself (``manage.py
+simulate``): their drivers' idTags are registered, the first sessions start within seconds and
+meter values come every 10 s, so the admin shows live data within a minute. In demo mode Ctrl-C
+reaches this process only: it switches the simulator off first (open sessions end with reason
+PowerLoss while the server still runs), then the server.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -32,6 +37,10 @@ class Command(BaseCommand):
             f"CSMS on http://localhost:{port}/admin/  ·  API docs http://localhost:{port}/api/docs/"
             f"\nCharge points connect to ws://<this host>:{port}/ocpp/<identity>\n"
         )
+        # Demo: children in their own session so Ctrl-C does not hit them all at once; SIGTERM
+        # (a supervisor, `kill`) shuts down in the same order as Ctrl-C.
+        detached = bool(options["demo"])
+        signal.signal(signal.SIGTERM, _interrupt)
         server = subprocess.Popen(
             [
                 sys.executable,
@@ -45,7 +54,8 @@ class Command(BaseCommand):
                 "-1",
                 "--proxy-headers",
                 "csms.asgi:application",
-            ]
+            ],
+            start_new_session=detached,
         )
         demo = None
         try:
@@ -62,7 +72,17 @@ class Command(BaseCommand):
                         f"ws://127.0.0.1:{port}/ocpp",
                         "--prefix",
                         "DEMO",
-                    ]
+                        "--seed-tags",
+                        "--meter-interval",
+                        "10",
+                        "--first-session-seconds",
+                        "2-15",
+                        "--session-minutes",
+                        "3-10",
+                        "--idle-seconds",
+                        "15-60",
+                    ],
+                    start_new_session=True,
                 )
             server.wait()
         except KeyboardInterrupt:
@@ -71,4 +91,12 @@ class Command(BaseCommand):
             for process in (demo, server):
                 if process is not None and process.poll() is None:
                     process.terminate()
-                    process.wait(timeout=10)
+                    try:
+                        process.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                        process.wait()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
