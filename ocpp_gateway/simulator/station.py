@@ -327,7 +327,7 @@ class SimulatedStation(ChargePoint):
     async def _serve(self, websocket: Any) -> bool:
         """Run one connection until it closes or we drop it. True if it reached Accepted."""
         self._connection = websocket
-        self._response_queue = asyncio.Queue()
+        self._response_queue: asyncio.Queue[Any] = asyncio.Queue()
         self._link_closed = closed = asyncio.Event()
         self.connected = True
         self.stats["connections"] += 1
@@ -1107,7 +1107,8 @@ class SimulatedStation(ChargePoint):
             return connector if connector and self._can_start(connector, id_tag) else None
         free = [c for c in self.connectors.values() if self._can_start(c, id_tag)]
         reserved = [c for c in free if c.reservation and c.reservation.admits(id_tag)]
-        return (reserved or [c for c in free if c.reservation is None] or [None])[0]
+        candidates = reserved or [c for c in free if c.reservation is None]
+        return candidates[0] if candidates else None
 
     @after(Action.remote_start_transaction)
     def after_remote_start_transaction(self, call_unique_id: str, **_: Any) -> None:

@@ -17,6 +17,7 @@ import pytest
 from django.core.management import call_command
 
 from csms.models import IdTag
+from ocpp_gateway.management.commands.simulate import is_loopback
 from tests.simulator.conftest import FakeCentralSystem
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,7 +74,6 @@ def test_simulate_runs_a_charging_fleet_for_a_duration_and_seeds_its_tags(thread
         "--meter-interval", "0",
         "--ramp", "0",
         "--duration", "2",
-        "--seed-tags",
         "--log-level", "WARNING",
     )  # fmt: skip
 
@@ -88,6 +88,20 @@ def test_simulate_runs_a_charging_fleet_for_a_duration_and_seeds_its_tags(thread
     assert sorted(IdTag.objects.values_list("id_tag", flat=True)) == ["FLEET001-1", "FLEET002-1"]
     assert "2 idTag(s) registered" in output
     assert "2 station(s)" in output and "2 session(s) started, 2 stopped" in output
+
+
+@pytest.mark.django_db
+def test_tags_are_seeded_only_for_this_platform_unless_asked(threaded_central):
+    call_command(
+        "simulate", "--url", threaded_central.url, "--no-seed-tags", "--no-auto-sessions",
+        "--duration", "0.2", "--log-level", "WARNING",
+    )  # fmt: skip
+
+    assert not IdTag.objects.exists()
+    assert is_loopback("ws://localhost:8000/ocpp")
+    assert is_loopback("ws://127.0.0.1:8000/ocpp") and is_loopback("ws://[::1]:8000/ocpp")
+    assert not is_loopback("wss://csms.example.com/ocpp")
+    assert not is_loopback("ws://10.0.0.5:8000/ocpp")
 
 
 def test_the_simulator_package_does_not_import_django():

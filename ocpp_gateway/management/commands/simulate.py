@@ -1,10 +1,19 @@
 """``python manage.py simulate``: simulated OCPP 1.6J charge points against a central system
 (this platform or any other, by ``--url``). The simulator itself (ocpp_gateway.simulator)
-does not touch Django; only ``--seed-tags`` here writes to this platform's database."""
+does not touch Django; only the tag seeding here writes to this platform's database.
+
+Drivers present idTags, and a central system only lets known tags charge: against this platform
+on this machine (a loopback URL, the default) the drivers' tags are registered as Accepted first,
+so ``manage.py simulate --count 20`` charges out of the box. ``--no-seed-tags`` skips that,
+``--seed-tags`` forces it (e.g. the platform is reached through a host name).
+"""
 
 from __future__ import annotations
 
+import argparse
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -23,9 +32,10 @@ class Command(BaseCommand):
         add_arguments(parser)
         parser.add_argument(
             "--seed-tags",
-            action="store_true",
+            action=argparse.BooleanOptionalAction,
+            default=None,
             help="register the drivers' idTags as Accepted in THIS platform's database "
-            "(for simulating against this platform, e.g. the demo)",
+            "(default: only when --url is a loopback address, i.e. this platform)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -34,13 +44,26 @@ class Command(BaseCommand):
             fleet = fleet_from_options(options)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        if options["seed_tags"]:
+        seed = options["seed_tags"]
+        if seed is None:
+            seed = is_loopback(fleet.station.url)
+        if seed:
             created = seed_tags(fleet.all_tags())
             self.stdout.write(f"{created} idTag(s) registered for the simulated drivers.")
         summary = run(fleet)
         if summary is None:
             raise CommandError("aborted: open sessions were not reported", returncode=130)
         self.stdout.write(str(summary))
+
+
+def is_loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def seed_tags(tags: list[str]) -> int:
