@@ -659,6 +659,29 @@ def command_fail(*, command_id: Any, description: str, code: str = "") -> Comman
     return command
 
 
+def command_fail_if_undeliverable(*, command_id: Any, channel_name: str) -> bool:
+    """For an issuer still waiting: True if ``command`` is final, or could no longer be
+    delivered and is now failed: still queued while its station's connection is no longer
+    ``channel_name`` (the call event reached a consumer that was closing, and was dropped).
+    False while it may still be delivered or answered."""
+    command = Command.objects.select_for_update().filter(pk=command_id).first()
+    if command is None or command.is_final:
+        return True
+    if command.state != Command.State.QUEUED:
+        return False
+    connection = (
+        ChargePoint.objects.filter(pk=command.charge_point_id)
+        .values_list("connected", "ws_channel_name")
+        .first()
+    )
+    if connection == (True, channel_name):
+        return False
+    command_fail(
+        command_id=command.pk, description="The station disconnected before the call was sent."
+    )
+    return True
+
+
 def _command_not_done(command: Command) -> None:
     """The station did not act on ``command`` (CALLERROR, or never delivered)."""
     hook = COMMAND_NOT_DONE.get(command.action)

@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 # Beyond the call's own deadline, how long an issuer waits for the gateway to report before it
 # concludes the gateway is gone and closes the command itself.
 ISSUER_GRACE_SECONDS = 1.0
+# How often a waiting issuer with no news checks that its command can still be delivered.
+CHECK_INTERVAL_SECONDS = 1.0
 # Operations a station in Pending registration may not receive (OCPP 1.6 §4.2.1: while
 # Pending, the central system may only configure and query the station).
 NOT_WHILE_PENDING = frozenset({"RemoteStartTransaction", "RemoteStopTransaction"})
@@ -238,27 +240,46 @@ async def _dispatch(channel: str, command_id: Any, reply_channel: str | None = N
 
 async def _dispatch_and_wait(items: Sequence[tuple[str, Command]]) -> list[BaseException | None]:
     """Send each command to its station's channel and wait, concurrently, until each is
-    reported done or its deadline (+ grace) passes. Returns a send error per item, if any."""
+    reported done or its deadline (+ grace) passes. Returns a send error per item, if any.
+
+    While waiting, every CHECK_INTERVAL_SECONDS without news it checks that the command can
+    still be delivered: an event that reached a consumer whose station was disconnecting is
+    dropped with it, and the command is then failed at once instead of timing out."""
     layer = get_channel_layer()
 
+    async def reply(channel: str, command_id: str) -> None:
+        while (await layer.receive(channel)).get("command_id") != command_id:
+            pass
+
     async def one(channel: str, command: Command) -> BaseException | None:
-        reply = await layer.new_channel("ocpp.reply.")
+        reply_channel = await layer.new_channel("ocpp.reply.")
         try:
-            await _dispatch(channel, command.pk, reply)
+            await _dispatch(channel, command.pk, reply_channel)
         except Exception as exc:
             return exc
         deadline = command.created_at + timedelta(seconds=command.timeout + ISSUER_GRACE_SECONDS)
-        remaining = (deadline - timezone.now()).total_seconds()
+        answered = asyncio.ensure_future(reply(reply_channel, str(command.pk)))
         try:
-            async with asyncio.timeout(max(remaining, 0.01)):
-                while True:
-                    message = await layer.receive(reply)
-                    if message.get("command_id") == str(command.pk):
-                        return None
-        except TimeoutError:
-            return None
+            while True:
+                remaining = (deadline - timezone.now()).total_seconds()
+                if remaining <= 0:
+                    return None
+                done, _ = await asyncio.wait(
+                    {answered}, timeout=min(CHECK_INTERVAL_SECONDS, remaining)
+                )
+                if done:
+                    return None
+                if await database_sync_to_async(_undeliverable)(command.pk, channel):
+                    return None
+        finally:
+            answered.cancel()
 
     return list(await asyncio.gather(*(one(channel, command) for channel, command in items)))
+
+
+def _undeliverable(command_id: Any, channel: str) -> bool:
+    with transaction.atomic():
+        return services.command_fail_if_undeliverable(command_id=command_id, channel_name=channel)
 
 
 # --- Public API ---------------------------------------------------------------------------

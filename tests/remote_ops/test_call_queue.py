@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 from channels.db import database_sync_to_async
 from django.db import transaction
+from django.utils import timezone
 
 from csms.models import ChargePoint, Command
 from ocpp_gateway import calls
 from ocpp_gateway.committer import get_committer
+from tests.factories import make_charge_point
 from tests.remote_ops.conftest import answer_call, api_post, command_url, in_worker_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -160,3 +163,49 @@ async def test_one_operation_to_several_stations_at_once(online_station):
         ("CP2", {"status": "Rejected"}, None),
         ("CP3", None, "StationOffline"),
     ]
+
+
+async def test_a_gateway_that_never_reports_leaves_the_command_timed_out(operator_api, settings):
+    """The station's socket is held by a process that died: the event goes nowhere."""
+    settings.OCPP_COMMAND_TIMEOUT = 0.5
+    await database_sync_to_async(make_charge_point)(
+        identity="CP1",
+        connected=True,
+        ws_channel_name="specific.inmemory!deadprocess",
+        last_seen=timezone.now(),
+    )
+
+    response = await api_post(operator_api, command_url("CP1"), {"action": "ClearCache"})
+
+    assert response.status_code == 504
+    command = await Command.objects.aget()
+    assert command.state == Command.State.TIMED_OUT
+    assert command.error_description == "The station's gateway did not report an answer in time."
+
+
+async def test_a_command_sent_to_a_connection_that_is_gone_fails_within_a_second(operator_api):
+    await database_sync_to_async(make_charge_point)(
+        identity="CP1",
+        connected=True,
+        ws_channel_name="specific.inmemory!closing",
+        last_seen=timezone.now(),
+    )
+    started = time.monotonic()
+    request = asyncio.ensure_future(
+        api_post(operator_api, command_url("CP1"), {"action": "ClearCache"})
+    )
+    for _ in range(500):  # until the command is stored and its call event sent
+        if await Command.objects.aexists():
+            break
+        await asyncio.sleep(0.01)
+    # The station reconnects elsewhere before the old consumer could take the call.
+    await ChargePoint.objects.filter(identity="CP1").aupdate(
+        ws_channel_name="specific.inmemory!newsocket"
+    )
+    response = await request
+
+    assert time.monotonic() - started < 2.5
+    assert response.json()["state"] == "failed"
+    assert response.json()["error_description"] == (
+        "The station disconnected before the call was sent."
+    )
