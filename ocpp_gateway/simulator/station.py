@@ -262,9 +262,12 @@ class SimulatedStation(ChargePoint):
         delay = self.config.reconnect_min
         try:
             while not self._stopping:
-                if self._rebooting:
+                # A reboot requested during a reboot (firmware after a Reset) reboots again.
+                while self._rebooting and not self._stopping:
                     await self._power_cycle()
                     delay = self.config.reconnect_min
+                if self._stopping:
+                    break
                 websocket = await self._open()
                 if websocket is not None:
                     was_accepted = await self._serve(websocket)
@@ -1504,7 +1507,8 @@ class SimulatedStation(ChargePoint):
     async def _firmware_step(self, status: str) -> None:
         self.firmware_status = status
         self._note(f"firmware {status}")
-        await self._request(call.FirmwareStatusNotification(status=status))
+        # Kept until delivered (e.g. across the reboot of a Reset that came meanwhile).
+        await self._request(call.FirmwareStatusNotification(status=status), queue=True)
 
     async def _update_firmware(self, gate: asyncio.Event, location: str, retrieve: str) -> None:
         await self._await_gate(gate)
@@ -1575,7 +1579,7 @@ class SimulatedStation(ChargePoint):
         retry_interval: int | None,
     ) -> None:
         self.diagnostics_status = "Uploading"
-        await self._request(call.DiagnosticsStatusNotification(status="Uploading"))
+        await self._request(call.DiagnosticsStatusNotification(status="Uploading"), queue=True)
         attempts = 1 + max(0, retries or 0)
         status = "UploadFailed"
         for attempt in range(attempts):
@@ -1596,7 +1600,7 @@ class SimulatedStation(ChargePoint):
             status = "Uploaded"
             break
         self.diagnostics_status = "Idle"
-        await self._request(call.DiagnosticsStatusNotification(status=status))
+        await self._request(call.DiagnosticsStatusNotification(status=status), queue=True)
 
     def _diagnostics_report(self, start_time: str | None, stop_time: str | None) -> bytes:
         def bound(value: str | None) -> datetime | None:

@@ -517,6 +517,29 @@ async def test_update_firmware_installs_only_after_the_running_session(central, 
     assert actions.index("StopTransaction") < actions.index("BootNotification", 1)
 
 
+async def test_a_reset_while_an_update_waits_loses_no_firmware_status(central, start_station):
+    station = await start_station()
+    station.present_tag(1, "TAG-ONE")
+    await charging(central, 1)
+    await central.call(
+        "SIM001", call.UpdateFirmware(location="http://fw.example/b-3.bin", retrieve_date=at(0))
+    )
+    await central.wait_for("FirmwareStatusNotification", lambda p: p["status"] == "Downloaded")
+
+    await central.call("SIM001", call.Reset(type="Soft"))
+    await central.wait_for("BootNotification", count=3, timeout=5)
+
+    stages = [p["status"] for p in central.of("FirmwareStatusNotification")]
+    # At least once: one sent just as the connection went down is sent again after the reboot.
+    distinct = [s for i, s in enumerate(stages) if i == 0 or stages[i - 1] != s]
+    assert distinct == ["Downloading", "Downloaded", "Installing", "Installed"]
+    boots = [p["firmwareVersion"] for p in central.of("BootNotification")]
+    assert boots == ["1.0.0", "1.0.0", "b-3"]
+    assert central.connections == 3
+    await station.wait_ready(5)
+    assert station.firmware_version == "b-3"
+
+
 @dataclass
 class Upload:
     method: str
