@@ -231,8 +231,17 @@ def _fail_undelivered(command: Command, exc: BaseException) -> GatewayUnavailabl
 # --- Channel layer ----------------------------------------------------------------------------
 
 
-async def _dispatch(channel: str, command_id: Any, reply_channel: str | None = None) -> None:
-    event: dict[str, Any] = {"type": "ocpp.call", "command_id": str(command_id)}
+async def _dispatch(channel: str, command: Command, reply_channel: str | None = None) -> None:
+    """The ocpp.call event: the command's id, and the call itself so the gateway can send it
+    without reading the database first (it still records the command as sent)."""
+    deadline = command.created_at + timedelta(seconds=command.timeout)
+    event: dict[str, Any] = {
+        "type": "ocpp.call",
+        "command_id": str(command.pk),
+        "action": command.action,
+        "request": command.request,
+        "deadline": deadline.timestamp(),
+    }
     if reply_channel:
         event["reply_channel"] = reply_channel
     await get_channel_layer().send(channel, event)
@@ -252,9 +261,12 @@ async def _dispatch_and_wait(items: Sequence[tuple[str, Command]]) -> list[BaseE
             pass
 
     async def one(channel: str, command: Command) -> BaseException | None:
-        reply_channel = await layer.new_channel("ocpp.reply.")
+        # The default prefix: with Redis, all process-specific channels must share one list,
+        # which one receiver at a time reads for the whole process; another prefix would be
+        # a list nobody reads while that receiver waits.
+        reply_channel = await layer.new_channel()
         try:
-            await _dispatch(channel, command.pk, reply_channel)
+            await _dispatch(channel, command, reply_channel)
         except Exception as exc:
             return exc
         deadline = command.created_at + timedelta(seconds=command.timeout + ISSUER_GRACE_SECONDS)
@@ -328,7 +340,7 @@ def command_send(
 
 def _send_queued(command: Command, channel: str) -> None:
     try:
-        async_to_sync(_dispatch)(channel, command.pk)
+        async_to_sync(_dispatch)(channel, command)
     except Exception as exc:
         raise _fail_undelivered(command, exc) from exc
 
@@ -396,7 +408,7 @@ async def acommand_send(
     )
     if not wait:
         try:
-            await _dispatch(channel, command.pk)
+            await _dispatch(channel, command)
         except Exception as exc:
             raise await database_sync_to_async(_fail_undelivered)(command, exc) from exc
         return command

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -73,6 +74,15 @@ def _authenticate(
             )
             return None, detail
     return charge_point, ""
+
+
+def _call_of(event: dict[str, Any]) -> tuple[str, dict[str, Any], float] | None:
+    """(action, request, deadline as epoch seconds) when the ocpp.call event carries them
+    (ocpp_gateway.calls sends them, saving a database read before the call goes out)."""
+    action, request, deadline = event.get("action"), event.get("request"), event.get("deadline")
+    if isinstance(action, str) and isinstance(request, dict) and isinstance(deadline, float):
+        return action, request, deadline
+    return None
 
 
 class OcppConsumer(AsyncWebsocketConsumer):
@@ -283,38 +293,53 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     async def _perform_call(self, event: dict[str, Any]) -> None:
         command_id = event["command_id"]
-        command = await self.committer.run(
-            lambda: services.command_mark_sent(command_id=command_id)
-        )
-        if command is None:  # already final: timed out while queued, or a duplicate event
+        sent = self.committer.run(lambda: services.command_mark_sent(command_id=command_id))
+        call = _call_of(event)
+        if call is None:
+            # An event without the call itself: read it (claiming the command) first.
+            command = await sent
+            if command is None:  # already final: timed out while queued, or a duplicate
+                return
+            deadline = command.created_at.timestamp() + command.timeout
+            call = (command.action, command.request, deadline)
+            claim: asyncio.Future[Any] | None = None
+        elif time.time() >= call[2]:
+            await sent  # marks it timed out while queued
             return
-        message_id = str(command.pk)
+        else:
+            # The event carries the call: send it now and let the claim (state "sent") commit
+            # meanwhile; the committer runs jobs in order, so the answer is stored after it.
+            claim = asyncio.ensure_future(sent)
+        action, request, deadline = call
+        message_id = str(command_id)
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._awaiting = (message_id, future)
-        self._awaiting_action = command.action
-        remaining = (command.created_at.timestamp() + command.timeout) - timezone.now().timestamp()
+        self._awaiting_action = action
         try:
             try:
                 await self._send(
-                    protocol.call(message_id, command.action, command.request),
-                    protocol.CALL,
-                    command.action,
-                    message_id,
+                    protocol.call(message_id, action, request), protocol.CALL, action, message_id
                 )
             except Exception as exc:
-                logger.warning("%s: could not send %s: %s", self.identity, command.action, exc)
+                logger.warning("%s: could not send %s: %s", self.identity, action, exc)
                 reason = f"Could not send the call: {exc}"
+                if claim is not None:
+                    await claim
                 await self.committer.run(
                     lambda: services.command_fail(command_id=command_id, description=reason)
                 )
                 return
-            answer = await asyncio.wait_for(future, timeout=max(remaining, 0.01))
+            answer = await asyncio.wait_for(future, timeout=max(deadline - time.time(), 0.01))
         except TimeoutError:
+            if claim is not None:
+                await claim
             await self.committer.run(lambda: services.command_mark_timed_out(command_id=command_id))
             return
         finally:
             self._awaiting = None
-        await self.committer.run(self._store_answer, command_id, command.action, answer)
+        if claim is not None and await claim is None:
+            return  # closed meanwhile (timed out or failed elsewhere): the answer is late
+        await self.committer.run(self._store_answer, command_id, action, answer)
 
     @staticmethod
     def _store_answer(command_id: Any, action: str, answer: list[Any]) -> None:
