@@ -123,10 +123,11 @@ def start_daphne(port: int, log: Path, profile: Path | None = None) -> subproces
 async def station(port: int, identity: str, ready: asyncio.Event, stop: asyncio.Event) -> None:
     """Connect, boot, then answer every call at once."""
     from websockets.asyncio.client import connect
+    from websockets.typing import Subprotocol
 
     async with connect(
         f"ws://127.0.0.1:{port}/ocpp/{identity}",
-        subprotocols=["ocpp1.6"],
+        subprotocols=[Subprotocol("ocpp1.6")],
         compression=None,
         open_timeout=30,
     ) as ws:

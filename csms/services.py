@@ -769,6 +769,13 @@ def _when(value: Any) -> datetime | None:
     return parsed
 
 
+def _required_when(value: Any) -> datetime:
+    parsed = _when(value)
+    if parsed is None:
+        raise ValidationError(f"Not a date-time: {value!r}.")
+    return parsed
+
+
 def _charge_point_update(command: Command, **values: Any) -> None:
     # update(), never save(): the gateway writes last_seen/connected on this row concurrently.
     ChargePoint.objects.filter(pk=command.charge_point_id).update(
@@ -932,15 +939,15 @@ def _reserve_now_prepare(
     the station then replaces (OCPP 1.6 §5.13), updated here once Accepted."""
     reservation_id = request.get("reservationId")
     if reservation_id is None:
-        reservation = Reservation.objects.create(
+        created = Reservation.objects.create(
             charge_point=charge_point,
             connector_id=request["connectorId"],
             id_tag=request["idTag"],
             parent_id_tag=request.get("parentIdTag", ""),
-            expiry_date=_when(request["expiryDate"]),
+            expiry_date=_required_when(request["expiryDate"]),
             created_by=issued_by if getattr(issued_by, "pk", None) else None,
         )
-        return {**request, "reservationId": reservation.pk}
+        return {**request, "reservationId": created.pk}
     reservation = (
         Reservation.objects.select_for_update()
         .filter(pk=reservation_id, charge_point=charge_point)
@@ -977,7 +984,7 @@ def _reserve_now_answered(command: Command, response: dict[str, Any]) -> None:
             reservation.connector_id = command.request["connectorId"]
             reservation.id_tag = command.request["idTag"]
             reservation.parent_id_tag = command.request.get("parentIdTag", "")
-            reservation.expiry_date = _when(command.request["expiryDate"])
+            reservation.expiry_date = _required_when(command.request["expiryDate"])
     elif reservation.state == Reservation.State.REQUESTED:
         # Replacing an active reservation failed: the old one still stands.
         reservation.state = Reservation.State.REJECTED
@@ -1129,7 +1136,7 @@ def _update_firmware_answered(command: Command, response: dict[str, Any]) -> Non
     FirmwareUpdate.objects.create(
         charge_point_id=command.charge_point_id,
         location=request["location"][:512],
-        retrieve_date=_when(request["retrieveDate"]),
+        retrieve_date=_required_when(request["retrieveDate"]),
         retries=request.get("retries"),
         retry_interval=request.get("retryInterval"),
         command=command,

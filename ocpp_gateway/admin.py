@@ -54,6 +54,12 @@ def _command_link(command_id: Any) -> Any:
 class ReadOnlyAdmin(admin.ModelAdmin):
     list_per_page = 100
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # Every field is shown as text: no form is built for records nobody edits.
+        hidden = set(self.exclude or ())
+        own = [f.name for f in self.model._meta.fields if f.name not in hidden]
+        return [*own, *(f for f in self.readonly_fields if f not in own)]
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -62,6 +68,25 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+COMMAND_FIELDS = (
+    "id",
+    "station",
+    "action",
+    "state",
+    "issued_by",
+    "source",
+    "request_display",
+    "response_display",
+    "error_code",
+    "error_description",
+    "error_details_display",
+    "timeout",
+    "created_at",
+    "sent_at",
+    "completed_at",
+)
 
 
 @admin.register(Command)
@@ -80,24 +105,8 @@ class CommandAdmin(ReadOnlyAdmin):
     list_select_related = ["charge_point", "issued_by"]
     search_fields = ["charge_point__identity", "issued_by__username", "action", "id"]
     show_full_result_count = False  # the log grows without bound: no COUNT(*) per page
-    fields = [
-        "id",
-        "station",
-        "action",
-        "state",
-        "issued_by",
-        "source",
-        "request_display",
-        "response_display",
-        "error_code",
-        "error_description",
-        "error_details_display",
-        "timeout",
-        "created_at",
-        "sent_at",
-        "completed_at",
-    ]
-    readonly_fields = fields
+    fields = COMMAND_FIELDS
+    readonly_fields = COMMAND_FIELDS
 
     @admin.display(description="charge point")
     def station(self, obj: Command) -> Any:

@@ -232,3 +232,59 @@ async def test_cancel_reservations_from_the_reservations_page(online_station):
     assert page.status_code == 200
     await reservation.arefresh_from_db()
     assert reservation.state == Reservation.State.CANCELLED
+
+
+async def test_support_browses_what_commands_left_behind(online_station):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from csms.models import ChargingProfile, CompositeSchedule, DiagnosticsRequest, FirmwareUpdate
+
+    await online_station("CP1")
+    cp = await ChargePoint.objects.aget(identity="CP1")
+    command = await Command.objects.acreate(
+        charge_point=cp, action="GetCompositeSchedule", request={"connectorId": 1, "duration": 60}
+    )
+    records = [
+        await Reservation.objects.acreate(
+            charge_point=cp, connector_id=1, id_tag="T", expiry_date=timezone.now()
+        ),
+        await ChargingProfile.objects.acreate(
+            charge_point=cp,
+            connector_id=1,
+            profile_id=1,
+            stack_level=0,
+            purpose="TxDefaultProfile",
+            kind="Absolute",
+            charging_rate_unit="A",
+            schedule_periods=[{"startPeriod": 0, "limit": 16.0}],
+            command=command,
+        ),
+        await CompositeSchedule.objects.acreate(
+            charge_point=cp,
+            connector_id=1,
+            status="Accepted",
+            charging_schedule={"chargingRateUnit": "W", "chargingSchedulePeriod": []},
+            command=command,
+        ),
+        await FirmwareUpdate.objects.acreate(
+            charge_point=cp,
+            location="https://fw.example.com/x.bin",
+            retrieve_date=timezone.now() + timedelta(hours=1),
+        ),
+        await DiagnosticsRequest.objects.acreate(
+            charge_point=cp, location="ftp://diag.example.com/", file_name="d.zip"
+        ),
+        command,
+    ]
+    client = await _admin_client()
+
+    for record in records:
+        name = record._meta.model_name
+        listing = await in_worker_thread(client.get, f"/admin/csms/{name}/")
+        detail = await in_worker_thread(client.get, f"/admin/csms/{name}/{record.pk}/change/")
+        assert listing.status_code == 200, name
+        assert detail.status_code == 200, name
+        # The log and what it left behind are records: nobody edits them in the admin.
+        assert b'name="_save"' not in detail.content, name

@@ -209,3 +209,26 @@ async def test_a_command_sent_to_a_connection_that_is_gone_fails_within_a_second
     assert response.json()["error_description"] == (
         "The station disconnected before the call was sent."
     )
+
+
+async def test_a_management_command_sends_through_the_same_path(online_station):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    station = await online_station("CP1")
+    out = StringIO()
+
+    sending = asyncio.ensure_future(
+        in_worker_thread(
+            call_command, "ocpp_command", "CP1", "Reset", '{"type": "Hard"}', stdout=out
+        )
+    )
+    frame = await answer_call(station, {"status": "Accepted"}, action="Reset")
+    await sending
+
+    assert frame[3] == {"type": "Hard"}
+    printed = json.loads(out.getvalue())
+    assert (printed["state"], printed["response"]) == ("answered", {"status": "Accepted"})
+    command = await Command.objects.aget()
+    assert command.source == "cli"
