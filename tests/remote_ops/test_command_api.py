@@ -455,3 +455,29 @@ async def test_anonymous_callers_must_authenticate(online_station, anonymous_api
     assert response.status_code == 401
     assert await station.receive_nothing(0.2)
     assert (await api_get(anonymous_api, "/api/v1/commands/")).status_code == 401
+
+
+async def test_a_full_call_queue_is_a_503_and_the_command_is_failed(
+    online_station, operator_api, monkeypatch
+):
+    from channels.exceptions import ChannelFull
+    from channels.layers import get_channel_layer
+
+    await online_station("CP1")
+    layer = get_channel_layer()
+    original_send = layer.send
+
+    async def send(channel, message):
+        if message.get("type") == "ocpp.call":
+            raise ChannelFull()
+        return await original_send(channel, message)
+
+    monkeypatch.setattr(layer, "send", send)
+
+    response = await api_post(operator_api, command_url("CP1"), {"action": "ClearCache"})
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "gateway_unavailable"
+    command = await Command.objects.aget()
+    assert command.state == Command.State.FAILED
+    assert "queue is full" in command.error_description
