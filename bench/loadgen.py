@@ -56,6 +56,8 @@ class Totals:
     errors: list[str] = field(default_factory=list)
     id_tag_status: dict[str, int] = field(default_factory=dict)
     latencies: dict[str, list[int]] = field(default_factory=lambda: {a: [] for a in ACTIONS})
+    # (answered at, action, latency) of every measured call, for --dump-latencies only.
+    trace: list[tuple[int, str, int]] | None = None
 
 
 def stamp(base: datetime, seconds: int) -> str:
@@ -89,6 +91,8 @@ class Station:
         totals.acked[action] += 1
         if self.measure:
             totals.latencies[action].append(elapsed)
+            if totals.trace is not None:
+                totals.trace.append((started + elapsed, action, elapsed))
         return reply[2]
 
     async def run(
@@ -165,6 +169,14 @@ class Station:
         totals.stop_samples += 1
 
 
+def write_trace(path: str, trace: list[tuple[int, str, int]], origin_ns: int) -> None:
+    """Run after the measurement: blocking writes no longer matter."""
+    with open(path, "w") as f:
+        f.write("seconds,action,ms\n")
+        for at, action, ns in sorted(trace):
+            f.write(f"{(at - origin_ns) / 1e9:.4f},{action},{ns / 1e6:.3f}\n")
+
+
 def summarize(values_ns: list[int]) -> dict[str, float]:
     if not values_ns:
         return {"count": 0}
@@ -199,6 +211,8 @@ async def open_station(url: str, identity: str) -> Any:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     totals = Totals()
+    if args.dump_latencies:
+        totals.trace = []
     base = datetime.now(UTC).replace(microsecond=0)
     connections: list[Any] = []
     try:
@@ -238,6 +252,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         # Markers for the orchestrator, which samples CPU counters over exactly this window.
         print("measure-start", flush=True)
         started = time.monotonic()
+        started_ns = time.perf_counter_ns()
         deadline_at[0] = started + args.duration
         start_gate.set()
         done, pending = await asyncio.wait(tasks, timeout=args.duration + 2 * CALL_TIMEOUT + 10)
@@ -254,6 +269,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.gather(*(ws.close() for ws in connections), return_exceptions=True)
 
     elapsed = finished - started
+    if totals.trace is not None:
+        write_trace(args.dump_latencies, totals.trace, started_ns)
     measured = [v for action in ACTIONS for v in totals.latencies[action]]
     calls = len(measured)
     return {
@@ -290,6 +307,9 @@ def main() -> None:
     parser.add_argument("--prefix", default="BENCH")
     parser.add_argument("--tag-prefix", default="BT")
     parser.add_argument("--out", required=True, help="write the JSON result here")
+    parser.add_argument(
+        "--dump-latencies", help="also write every call as CSV: seconds_into_run,action,ms"
+    )
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

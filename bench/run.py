@@ -5,18 +5,22 @@
 1. Closed loop against our server (daphne + PostgreSQL + Redis, production settings): N
    stations (default 50), one call outstanding each, Boot, Status, Authorize, Start, then
    MeterValues until the deadline, then Stop. Afterwards the database must hold every
-   acknowledged message (checked, a mismatch fails the run).
+   acknowledged message (checked; a mismatch fails the run).
 2. The same load against bench/reference_server.py (``ocpp`` + ``websockets``, no database):
    the ceiling for Python; we print ours / reference.
-3. Idle capacity: booted-then-idle stations held by one daphne process, RSS measured at
+3. Open loop: the same sessions, but MeterValues due at a fixed total rate (default 200/s),
+   latency counted from when each was due. Ours and the reference; checked the same way.
+4. Idle capacity: booted-then-idle stations held by one daphne process, RSS measured at
    several levels, KiB per connection = slope of RSS over connections.
-4. Remote command round trip, by bench/command_rtt.py when it exists.
-5. With --profile: one more closed-loop run with daphne under cProfile (all threads), top
+5. Remote command round trip, by bench/command_rtt.py when it exists.
+6. With --profile: one more closed-loop run with daphne under cProfile (all threads), top
    functions written next to the results.
 
-Results: bench/results/<timestamp>/ (result.json, table.md, server logs, profiles) and
-bench/results/latest.md. The load generator, the reference server and the idle clients are
-separate processes; the server under test is one daphne process. See bench/README.md.
+Results: bench/results/<timestamp>/ (result.json, table.md, per-call latencies as CSV, server
+logs, profiles) and bench/results/latest.md. The load generator, the reference server and the
+idle clients are separate processes; the server under test is one daphne process. Every
+process started here is stopped on the way out, also on errors and Ctrl-C. See
+bench/README.md.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 IDLE_PER_WORKER = 2500  # idle connections per client process
 COMMAND_RTT_SCRIPT = BENCH / "command_rtt.py"
+COMMAND_RTT_TIMEOUT = 180
 
 
 class BenchFailed(Exception):
@@ -404,6 +409,8 @@ def run_load(
         "BT",
         "--out",
         str(out),
+        "--dump-latencies",
+        str(outdir / f"latencies-{label}.csv"),
     ]
     proc = children.start(
         cmd, env=dict(os.environ), log=outdir / f"loadgen-{label}.log", pipe_stdio=True
@@ -689,19 +696,29 @@ def run_idle(children: Children, args: argparse.Namespace, outdir: Path) -> dict
 def run_command_rtt(
     children: Children, args: argparse.Namespace, outdir: Path
 ) -> dict[str, Any] | None:
-    """bench/command_rtt.py (another author's script): run it, read its JSON result."""
+    """bench/command_rtt.py (another author's script; it starts its own daphne and 100
+    stations): run it, read its JSON result."""
     if not COMMAND_RTT_SCRIPT.exists():
         return None
     reset_state(args, [])
     out = outdir / "command-rtt.json"
-    cmd = [PY, str(COMMAND_RTT_SCRIPT), "--json", str(out), "--port-base", str(args.port_base + 10)]
+    cmd = [
+        PY,
+        str(COMMAND_RTT_SCRIPT),
+        "--json",
+        str(out),
+        "--port-base",
+        str(free_port(args.port_base + 10)),
+        "--commands",
+        str(200 if args.quick else 1000),
+    ]
     proc = children.start(cmd, env=server_env(args), log=outdir / "command-rtt.log")
     try:
-        proc.wait(timeout=300)
+        proc.wait(timeout=COMMAND_RTT_TIMEOUT)
     except subprocess.TimeoutExpired:
-        children.stop(proc)
-        return {"error": "command_rtt.py did not finish in 300 s"}
-    children.running.remove(proc)
+        return {"error": f"command_rtt.py did not finish in {COMMAND_RTT_TIMEOUT} s"}
+    finally:
+        children.stop(proc)  # also its daphne, if it left one behind
     if proc.returncode != 0 or not out.exists():
         return {"error": f"command_rtt.py exited {proc.returncode}; see command-rtt.log"}
     return json.loads(out.read_text())
@@ -906,8 +923,9 @@ def render_table(results: dict[str, Any]) -> str:
             )
     if rtt and "p50_ms" in rtt and "p99_ms" in rtt:
         lines.append(
-            f"| Remote command round trip p50 / p99 ms "
-            f"({rtt.get('stations', 100)} stations connected) | {rtt['p50_ms']:.1f} / "
+            f"| Remote command round trip (API → station → answer stored → API), p50 / p99 "
+            f"ms, {rtt.get('stations', 100)} stations connected, {rtt.get('commands', '?')} "
+            f"commands, {rtt.get('concurrency', 1)} at a time | {rtt['p50_ms']:.1f} / "
             f"{rtt['p99_ms']:.1f} | | p99 < 100 ms | {'yes' if rtt['p99_ms'] < 100 else 'no'} |"
         )
     elif rtt:
@@ -1042,6 +1060,8 @@ def main(argv: list[str] | None = None) -> int:
     check_loopback(args.database_url, "--database-url")
     check_loopback(args.redis_url, "--redis-url")
     signal.signal(signal.SIGTERM, _terminate)
+    # Also when started in the background of a script, where SIGINT starts out ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # Both sides of the idle test hold one descriptor per station; children inherit this.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -1110,7 +1130,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_command_rtt:
             if COMMAND_RTT_SCRIPT.exists():
                 print("remote command round trip (bench/command_rtt.py) ...")
-            results["command_rtt"] = run_command_rtt(children, args, outdir)
+            results["command_rtt"] = rtt = run_command_rtt(children, args, outdir)
+            if rtt and "error" in rtt:
+                failures.append(f"remote command round trip: {rtt['error']}")
         if args.profile:
             print("profiled closed loop ...")
             results["profile"] = run_profile(children, args, outdir, tags)
