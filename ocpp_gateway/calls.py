@@ -284,7 +284,10 @@ async def _dispatch_and_wait(items: Sequence[tuple[str, Command]]) -> list[BaseE
                 if await database_sync_to_async(_undeliverable)(command.pk, channel):
                     return None
         finally:
+            # Let the receive clean up before we return: with Redis it holds the process's
+            # receive lock, which must not be left to a loop that may be about to close.
             answered.cancel()
+            await asyncio.gather(answered, return_exceptions=True)
 
     return list(await asyncio.gather(*(one(channel, command) for channel, command in items)))
 

@@ -105,6 +105,18 @@ def _sqlite_waits_for_table_locks(monkeypatch: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_channel_layer() -> Any:
+    """A channel layer per test. Each async test has its own event loop, and the Redis layer
+    keeps asyncio locks bound to the loop that made them; a receive cut off when a test's loop
+    closed would leave them locked for the next test."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends = {}
+    yield
+    channel_layers.backends = {}
+
+
+@pytest.fixture(autouse=True)
 def _short_command_timeout(settings: Any) -> None:
     # A test whose station does not answer fails in seconds, not after the 30 s default.
     settings.OCPP_COMMAND_TIMEOUT = 5.0
