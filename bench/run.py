@@ -184,16 +184,18 @@ def cpu_sample(server_pid: int) -> dict[str, Any]:
             threads[int(task.name)] = _stat_cpu(f"{task}/stat")
         except (OSError, ValueError):
             pass  # thread ended
-    by_name: dict[str, float] = {"postgres": 0.0, "redis-server": 0.0, "loadgen": 0.0}
+    # Per process, so that a process which ended between two samples cannot make a
+    # difference negative (its last interval is lost instead: these figures are a floor).
+    by_name: dict[str, dict[int, float]] = {"postgres": {}, "redis-server": {}, "loadgen": {}}
     for proc_dir in Path("/proc").iterdir():
         if not proc_dir.name.isdigit():
             continue
         try:
             comm = (proc_dir / "comm").read_text().strip()
             if comm in ("postgres", "redis-server"):
-                by_name[comm] += _stat_cpu(f"{proc_dir}/stat")
+                by_name[comm][int(proc_dir.name)] = _stat_cpu(f"{proc_dir}/stat")
             elif comm.startswith("python") and b"loadgen.py" in (proc_dir / "cmdline").read_bytes():
-                by_name["loadgen"] += _stat_cpu(f"{proc_dir}/stat")
+                by_name["loadgen"][int(proc_dir.name)] = _stat_cpu(f"{proc_dir}/stat")
         except (OSError, ValueError):
             pass  # process ended
     busy, total = system_cpu()
@@ -211,14 +213,19 @@ def cpu_report(before: dict[str, Any], after: dict[str, Any], wall: float) -> di
     }
     main_tid = before["pid"]  # the main thread's id is the process id
     others = sorted((v for tid, v in threads.items() if tid != main_tid), reverse=True)
+
+    def used(name: str) -> float:
+        then = before["by_name"][name]
+        return sum(cpu - then.get(pid, 0.0) for pid, cpu in after["by_name"][name].items())
+
     return {
         "server_pct": pct(sum(threads.values())),
         # Under Channels the ORM runs in one dedicated thread: the busiest non-main thread.
         "server_event_loop_thread_pct": pct(threads.get(main_tid, 0.0)),
         "server_db_thread_pct": pct(others[0]) if others else 0.0,
-        "postgres_pct": pct(after["by_name"]["postgres"] - before["by_name"]["postgres"]),
-        "redis_pct": pct(after["by_name"]["redis-server"] - before["by_name"]["redis-server"]),
-        "loadgen_pct": pct(after["by_name"]["loadgen"] - before["by_name"]["loadgen"]),
+        "postgres_pct": pct(used("postgres")),
+        "redis_pct": pct(used("redis-server")),
+        "loadgen_pct": pct(used("loadgen")),
         "machine_busy_pct": pct(after["busy"] - before["busy"]),
         "machine_cores": round((after["total"] - before["total"]) / wall) if wall else 0,
         "window_s": round(wall, 2),
@@ -921,7 +928,9 @@ def render_table(results: dict[str, Any]) -> str:
             lines.append(
                 f"| Server CPU with all stations idle | {idle['idle_cpu_pct']:.1f}% | | | |"
             )
-    if rtt and "p50_ms" in rtt and "p99_ms" in rtt:
+    if rtt and rtt.get("skipped"):
+        lines.append("| Remote command round trip | skipped | | p99 < 100 ms | - |")
+    elif rtt and "p50_ms" in rtt and "p99_ms" in rtt:
         lines.append(
             f"| Remote command round trip (API → station → answer stored → API), p50 / p99 "
             f"ms, {rtt.get('stations', 100)} stations connected, {rtt.get('commands', '?')} "
@@ -1127,7 +1136,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_idle:
             print(f"idle capacity, up to {args.idle_max} stations ...")
             results["idle"] = run_idle(children, args, outdir)
-        if not args.skip_command_rtt:
+        if args.skip_command_rtt:
+            results["command_rtt"] = {"skipped": True}
+        else:
             if COMMAND_RTT_SCRIPT.exists():
                 print("remote command round trip (bench/command_rtt.py) ...")
             results["command_rtt"] = rtt = run_command_rtt(children, args, outdir)
