@@ -56,6 +56,8 @@ class Totals:
     errors: list[str] = field(default_factory=list)
     id_tag_status: dict[str, int] = field(default_factory=dict)
     latencies: dict[str, list[int]] = field(default_factory=lambda: {a: [] for a in ACTIONS})
+    # (due or sent at, latency) of every measured MeterValues, for the steady-state figures.
+    meter_calls: list[tuple[int, int]] = field(default_factory=list)
     # (answered at, action, latency) of every measured call, for --dump-latencies only.
     trace: list[tuple[int, str, int]] | None = None
 
@@ -91,6 +93,8 @@ class Station:
         totals.acked[action] += 1
         if self.measure:
             totals.latencies[action].append(elapsed)
+            if action == "MeterValues":
+                totals.meter_calls.append((started, elapsed))
             if totals.trace is not None:
                 totals.trace.append((started + elapsed, action, elapsed))
         return reply[2]
@@ -272,6 +276,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if totals.trace is not None:
         write_trace(args.dump_latencies, totals.trace, started_ns)
     measured = [v for action in ACTIONS for v in totals.latencies[action]]
+    # Steady state: MeterValues due (or sent) from 1 s after the start to 1 s before the
+    # deadline, away from the opening burst of Boot/Start and the closing burst of Stops.
+    steady_from = started_ns + 1_000_000_000
+    steady_to = started_ns + int((args.duration - 1) * 1e9)
+    steady = [e for at, e in totals.meter_calls if steady_from <= at <= steady_to]
     calls = len(measured)
     return {
         "url": args.url,
@@ -283,6 +292,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "calls_per_s": calls / elapsed if elapsed > 0 else 0.0,
         "latency": summarize(measured),
         "per_action": {a: summarize(totals.latencies[a]) for a in ACTIONS},
+        "meter_values_steady": summarize(steady),
         "sent": totals.sent,
         "acked": totals.acked,
         "meter_samples": totals.meter_samples,
