@@ -23,7 +23,7 @@ from csms.models import IDENTITY_PATTERN, ChargePoint, ConnectionAttempt, Messag
 from csms.models import RegistrationStatus as Registration
 from csms.station_auth import check_station_password, parse_basic_auth
 from ocpp_gateway import protocol
-from ocpp_gateway.committer import get_committer
+from ocpp_gateway.committer import get_committer, log_row
 from ocpp_gateway.handlers import HANDLERS, StationContext
 from ocpp_gateway.schemas import (
     CENTRAL_ACTIONS,
@@ -419,7 +419,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if not settings.OCPP_MESSAGE_LOG_ENABLED:
             return
         self.committer.log(
-            MessageLog(
+            log_row(
                 charge_point_id=self.charge_point.pk if self.charge_point else None,
                 identity=self.identity,
                 direction=direction,
@@ -427,6 +427,5 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 action=action[:64],
                 message_id=str(message_id)[:64] if message_id is not None else "",
                 payload=protocol.loggable(text),
-                created_at=timezone.now(),
             )
         )

@@ -144,3 +144,11 @@ def _close_db_thread_connections(django_db_setup: Any) -> Any:
     from django.db import connections
 
     SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _forget_verified_transactions() -> None:
+    """Test databases reuse ids; production ids never repeat, so the cache never needs this."""
+    from csms import services
+
+    services._owned_transactions.clear()

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 
 from csms.models import ChargePoint, FirmwareStatusEvent, MessageLog, StatusNotification
 from ocpp_gateway import handlers
-from ocpp_gateway.committer import GroupCommitter
+from ocpp_gateway.committer import GroupCommitter, log_row
 from tests.factories import make_charge_point
 from tests.ocpp_gateway.support import assert_error, assert_result, db, drain, send
 
@@ -106,7 +106,7 @@ async def test_batches_are_capped_at_max_batch():
 async def test_log_rows_and_last_seen_ride_along_and_survive_a_failed_job():
     cp1 = await db(make_charge_point)(identity="CP1")
     committer = GroupCommitter(max_batch=10)
-    committer.log(MessageLog(charge_point_id=cp1.pk, identity="CP1", direction="in", payload="x"))
+    committer.log(log_row(charge_point_id=cp1.pk, identity="CP1", direction="in", payload="x"))
     from django.utils import timezone
 
     seen = timezone.now()
@@ -123,9 +123,9 @@ async def test_log_rows_and_last_seen_ride_along_and_survive_a_failed_job():
 async def test_log_rows_of_a_station_deleted_meanwhile_are_kept_unlinked():
     cp1 = await db(make_charge_point)(identity="CP1")
     committer = GroupCommitter(max_batch=10)
-    committer.log(MessageLog(charge_point_id=cp1.pk, identity="CP1", direction="in", payload="a"))
+    committer.log(log_row(charge_point_id=cp1.pk, identity="CP1", direction="in", payload="a"))
     committer.log(
-        MessageLog(charge_point_id=MISSING_STATION, identity="GONE", direction="in", payload="b")
+        log_row(charge_point_id=MISSING_STATION, identity="GONE", direction="in", payload="b")
     )
 
     await committer.drain()

@@ -1,0 +1,117 @@
+"""Deferred bulk writes for the gateway's group commit.
+
+Inside a gateway batch (ocpp_gateway.committer), services hand their hot-path rows (meter
+samples, the live view of running sessions) to the batch instead of writing them message by
+message: the batch writes them all in one INSERT and one UPDATE before it commits, inside the
+same transaction, so nothing is acknowledged before it is stored. Outside a batch (API, admin,
+tests, the committer's one-by-one fallback) the same services write at once.
+
+Contract: ``collecting()`` is entered by the committer in the database thread, inside the
+batch's transaction, and ``flush()`` runs before that transaction commits. A failing flush
+fails the whole transaction; the committer then replays every message on its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from csms.models import MeterValue, Transaction
+
+_local = threading.local()
+
+# Live-view columns of Transaction, in the order the bulk UPDATE takes them.
+LIVE_FIELDS = ("last_meter_wh", "last_power_w", "last_soc")
+
+
+@dataclass
+class WriteBatch:
+    meter_values: list[MeterValue] = field(default_factory=list)
+    # transaction id -> (time of the newest reading, newest value per live field)
+    live: dict[int, tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
+
+    def add_live(self, transaction_id: int, at: datetime, values: dict[str, Any]) -> None:
+        current = self.live.get(transaction_id)
+        if current is None or at >= current[0]:
+            merged = {**current[1], **values} if current else dict(values)
+            self.live[transaction_id] = (at, merged)
+        else:  # an older reading only fills fields the newer one did not carry
+            self.live[transaction_id] = (current[0], {**values, **current[1]})
+
+    def flush(self) -> None:
+        if self.meter_values:
+            MeterValue.objects.bulk_create(self.meter_values, ignore_conflicts=True)
+        if self.live:
+            live_views_update(self.live)
+        self.meter_values = []
+        self.live = {}
+
+
+def current() -> WriteBatch | None:
+    """The batch being collected in this thread, or None (write at once)."""
+    return getattr(_local, "batch", None)
+
+
+@contextmanager
+def collecting() -> Iterator[WriteBatch]:
+    batch = WriteBatch()
+    _local.batch = batch
+    try:
+        yield batch
+    finally:
+        _local.batch = None
+
+
+def live_views_update(live: dict[int, tuple[datetime, dict[str, Any]]]) -> None:
+    """Refresh running sessions' live figures, never moving one back in time (a late retry
+    must not roll the view back) and never touching a stopped session."""
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        for tx_id, (at, values) in live.items():
+            Transaction.objects.filter(pk=tx_id, stopped_at__isnull=True).exclude(
+                last_meter_at__gt=at
+            ).update(last_meter_at=at, updated_at=now, **values)
+        return
+    # One statement for every session of the batch.
+    rows: list[str] = []
+    params: list[Any] = []
+    for tx_id, (at, values) in live.items():
+        rows.append("(%s, %s, %s, %s, %s)")
+        soc = values.get("last_soc")
+        power = values.get("last_power_w")
+        params += [
+            tx_id,
+            values.get("last_meter_wh"),
+            Decimal(power) if power is not None else None,
+            soc,
+            at,
+        ]
+    sql = f"""
+        UPDATE csms_transaction AS t SET
+            last_meter_wh = COALESCE(v.wh, t.last_meter_wh),
+            last_power_w = COALESCE(v.power, t.last_power_w),
+            last_soc = COALESCE(v.soc, t.last_soc),
+            last_meter_at = v.at,
+            updated_at = %s
+        FROM (VALUES {", ".join(rows)}) AS v(id, wh, power, soc, at)
+        WHERE t.id = v.id::integer
+          AND t.stopped_at IS NULL
+          AND (t.last_meter_at IS NULL OR t.last_meter_at <= v.at::timestamptz)
+    """
+    # Typed first row: PostgreSQL infers the VALUES column types from it, and a NULL there
+    # would otherwise be read as text.
+    sql = sql.replace(
+        "(VALUES (%s, %s, %s, %s, %s)",
+        "(VALUES (%s::integer, %s::bigint, %s::numeric, %s::integer, %s::timestamptz)",
+        1,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, *params])
