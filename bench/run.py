@@ -1086,8 +1086,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: open-file limit {hard} caps the idle test below {args.idle_max}")
 
     started = datetime.now(UTC)
-    outdir = BENCH / "results" / started.strftime("%Y%m%d-%H%M%S")
-    outdir.mkdir(parents=True, exist_ok=True)
+    (BENCH / "results").mkdir(exist_ok=True)
+    stem = started.strftime("%Y%m%d-%H%M%S")
+    outdir = BENCH / "results" / stem
+    for n in range(2, 100):  # another run may have started in the same second
+        try:
+            outdir.mkdir()
+            break
+        except FileExistsError:
+            outdir = BENCH / "results" / f"{stem}-{n}"
     ensure_database(args.database_url)
     setup_django(server_env(args))
     tags = [f"BT{i:05d}" for i in range(args.stations)] + ["BTW"]
