@@ -35,7 +35,6 @@ from csms.models import (
     FirmwareUpdate,
     IdTag,
     MessageLog,
-    MeterValue,
     RegistrationStatus,
     Reservation,
     StatusNotification,
@@ -426,7 +425,7 @@ def meter_values_record(
     tx_pk: int | None = transaction.pk if transaction is not None else None
     if tx_pk is None and transaction_id is not None:
         tx_pk = _owned_transaction(charge_point.pk, transaction_id)
-    rows: list[MeterValue] = []
+    rows: list[batching.MeterRow] = []
     live: dict[str, Any] = {}
     latest: datetime | None = None
     for meter_value in meter_values:
@@ -437,19 +436,19 @@ def meter_values_record(
             raw = sample["value"]
             number = _to_decimal(raw) if sample.get("format", "Raw") == "Raw" else None
             rows.append(
-                MeterValue(
-                    charge_point_id=charge_point.pk,
-                    connector_id=connector_id,
-                    transaction_id=tx_pk,
-                    timestamp=stamp,
-                    value=raw[:2500],
-                    value_decimal=number,
-                    measurand=measurand,
-                    phase=sample.get("phase", ""),
-                    unit=unit,
-                    context=sample.get("context", ""),
-                    location=sample.get("location", ""),
-                    format=sample.get("format", ""),
+                (
+                    charge_point.pk,
+                    connector_id,
+                    tx_pk,
+                    stamp,
+                    raw[:2500],
+                    number,
+                    measurand,
+                    sample.get("phase", ""),
+                    unit,
+                    sample.get("context", ""),
+                    sample.get("location", ""),
+                    sample.get("format", ""),
                 )
             )
             if number is None or sample.get("phase") or (latest and stamp < latest):
@@ -475,7 +474,7 @@ def meter_values_record(
             batch.add_live(tx_pk, latest, live)
         return len(rows)
     if rows:
-        MeterValue.objects.bulk_create(rows, ignore_conflicts=True)
+        batching.meter_values_insert(rows)
     if tx_pk is not None and live and latest is not None:
         batching.live_views_update({tx_pk: (latest, live)})
     return len(rows)
