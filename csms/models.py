@@ -164,7 +164,9 @@ class ChargePointStatus(models.TextChoices):
 class Connector(models.Model):
     """Current state of one connector; connector 0 is the station as a whole."""
 
-    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="connectors")
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, related_name="connectors"
+    )
     connector_id = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=ChargePointStatus.choices, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
@@ -201,7 +203,9 @@ class StatusNotification(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
-        indexes = [models.Index(fields=["charge_point", "-received_at"], name="statusnotif_cp_time")]
+        indexes = [
+            models.Index(fields=["charge_point", "-received_at"], name="statusnotif_cp_time")
+        ]
 
 
 class IdTag(models.Model):
@@ -240,13 +244,13 @@ class IdTag(models.Model):
     def __str__(self) -> str:
         return self.id_tag
 
-    @staticmethod
-    def normalize(value: str) -> str:
-        return value.strip().upper()
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.key = self.normalize(self.id_tag)
         super().save(*args, **kwargs)
+
+    @staticmethod
+    def normalize(value: str) -> str:
+        return value.strip().upper()
 
 
 class Transaction(models.Model):

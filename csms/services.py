@@ -570,8 +570,6 @@ def message_log_purge(*, older_than_days: int | None = None) -> int:
     return deleted
 
 
-
-
 # --- Commands (central-system-initiated calls) ---------------------------------------------
 #
 # Lifecycle: command_create (queued) → command_mark_sent (sent, by the consumer holding the
@@ -1249,9 +1247,7 @@ def charge_point_delete(*, charge_point: ChargePoint) -> None:
         ) from exc
     layer = get_channel_layer()
     if channel and layer is not None:
-        transaction.on_commit(
-            lambda: async_to_sync(layer.send)(channel, {"type": "ocpp.replaced"})
-        )
+        transaction.on_commit(lambda: async_to_sync(layer.send)(channel, {"type": "ocpp.replaced"}))
 
 
 def _id_tag_parent(*, parent_id_tag: str | None, own_key: str) -> IdTag | None:
