@@ -61,7 +61,8 @@ def wait_for_port(
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
-def start_daphne(port: int, **env: str) -> subprocess.Popen:
+def start_daphne(port: int, *, startup_timeout: float = 20.0, **env: str) -> subprocess.Popen:
+    """The real server on 127.0.0.1:``port`` against the test database; ``env`` overrides."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -78,7 +79,11 @@ def start_daphne(port: int, **env: str) -> subprocess.Popen:
         cwd=ROOT,
         env=process_env(**env),
     )
-    wait_for_port(port, process=process)
+    try:
+        wait_for_port(port, timeout=startup_timeout, process=process)
+    except BaseException:
+        stop(process)
+        raise
     return process
 
 

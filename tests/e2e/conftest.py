@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import connection, connections
 
 from csms.env import database_from_url
-from tests.servers import ROOT, free_port, process_env, stop, test_database_url, wait_for_port
+from tests.servers import ROOT, free_port, process_env, start_daphne, stop, test_database_url
 
 E2E_ALIAS = "e2e"
 STARTUP_TIMEOUT = 30.0
@@ -99,28 +99,14 @@ def csms_server(server_database: tuple[str, str]) -> Iterator[Server]:
     """``python -m daphne ... csms.asgi:application`` on a free port, killed at teardown."""
     url, alias = server_database
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "--websocket_timeout",
-            "-1",
-            "csms.asgi:application",
-        ],
-        cwd=ROOT,
-        env=process_env(
-            DATABASE_URL=url,
-            OCPP_ALLOW_UNKNOWN_CHARGE_POINTS="false",
-            OCPP_HEARTBEAT_INTERVAL="60",
-        ),
+    process = start_daphne(
+        port,
+        startup_timeout=STARTUP_TIMEOUT,
+        DATABASE_URL=url,
+        OCPP_ALLOW_UNKNOWN_CHARGE_POINTS="false",
+        OCPP_HEARTBEAT_INTERVAL="60",
     )
     try:
-        wait_for_port(port, timeout=STARTUP_TIMEOUT, process=process)
         yield Server(port=port, db=alias, process=process)
     finally:
         stop(process)
