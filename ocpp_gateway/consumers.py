@@ -88,6 +88,7 @@ def _call_of(event: dict[str, Any]) -> tuple[str, dict[str, Any], float] | None:
 class OcppConsumer(AsyncWebsocketConsumer):
     charge_point: ChargePoint | None = None
     identity: str = ""
+    _offline_done = False
 
     # --- Connection lifecycle ---------------------------------------------------------------
 
@@ -135,10 +136,26 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self._sender = asyncio.get_running_loop().create_task(self._send_calls())
         logger.info("%s connected from %s", self.identity, self.remote)
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Run the consumer; if it dies on an unexpected error (a channel-layer failure, say),
+        daphne closes the socket but Channels never calls disconnect(): do it here, so the
+        station does not stay 'connected' with a dead channel and its commands fail now."""
+        try:
+            await super().__call__(scope, receive, send)
+        except BaseException:
+            if self.charge_point is not None and not self._offline_done:
+                logger.exception("%s: consumer failed; marking the station offline", self.identity)
+                try:
+                    await asyncio.shield(self.disconnect(1011))
+                except Exception:
+                    logger.exception("%s: could not mark the station offline", self.identity)
+            raise
+
     async def disconnect(self, code: int) -> None:
         charge_point = self.charge_point
-        if charge_point is None:
+        if charge_point is None or self._offline_done:
             return
+        self._offline_done = True
         if self._sender is not None:
             self._sender.cancel()
         if self._awaiting is not None and not self._awaiting[1].done():
