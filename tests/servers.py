@@ -95,3 +95,26 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+def start_celery_worker(**env: str) -> subprocess.Popen:
+    """A real Celery worker (solo pool) over the Redis broker, against the test database."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "csms",
+            "worker",
+            "--pool",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=process_env(CELERY_TASK_ALWAYS_EAGER="false", **env),
+    )

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
@@ -13,7 +11,7 @@ from django.utils import timezone
 
 from csms.models import MessageLog
 from csms.tasks import message_log_purge
-from tests.servers import ROOT, process_env, stop
+from tests.servers import start_celery_worker, stop
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -33,25 +31,7 @@ def _log(identity: str, age: timedelta) -> MessageLog:
 
 @pytest.fixture
 def worker():
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "csms",
-            "worker",
-            "--pool",
-            "solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-l",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=process_env(CELERY_TASK_ALWAYS_EAGER="false"),
-    )
+    process = start_celery_worker()
     yield process
     stop(process)
 
