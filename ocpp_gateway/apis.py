@@ -20,7 +20,6 @@ gets 403, anonymous callers 401.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -148,11 +147,11 @@ def _query_choice(request: Request, name: str, allowed: list[str]) -> str | None
     return raw
 
 
-def _send(request: Request, send: Callable[..., Command], **kwargs: Any) -> Response:
-    """Run a calls.command_send and shape the answer (see the module docstring)."""
+def _send(request: Request, **kwargs: Any) -> Response:
+    """Run calls.command_send and shape the answer (see the module docstring)."""
     wait = _wait(request)
     try:
-        command = send(issued_by=request.user, source="api", wait=wait, **kwargs)
+        command = calls.command_send(issued_by=request.user, source="api", wait=wait, **kwargs)
     except calls.CommandError as exc:
         raise CommandRefused(exc) from None
     body = CommandOutputSerializer(command).data
@@ -335,7 +334,6 @@ class ChargePointCommandApi(generics.ListAPIView):
         data.is_valid(raise_exception=True)
         return _send(
             request,
-            calls.command_send,
             charge_point=charge_point,
             action=data.validated_data["action"],
             payload=data.validated_data["payload"],
@@ -390,7 +388,6 @@ class TransactionRemoteStopApi(APIView):
             )
         return _send(
             request,
-            calls.command_send,
             charge_point=tx.charge_point,
             action="RemoteStopTransaction",
             payload={"transactionId": tx.pk},
@@ -470,7 +467,6 @@ class ChargePointLocalListApi(APIView):
         }
         return _send(
             request,
-            calls.command_send,
             charge_point=charge_point,
             action="SendLocalList",
             payload=payload,
@@ -542,7 +538,6 @@ class ReservationCancelApi(APIView):
             )
         return _send(
             request,
-            calls.command_send,
             charge_point=reservation.charge_point,
             action="CancelReservation",
             payload={"reservationId": reservation.pk},
