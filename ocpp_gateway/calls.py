@@ -104,9 +104,8 @@ def _complete(charge_point: ChargePoint, action: str, payload: dict[str, Any]) -
     no list is given, the list from the id-tag registry; a ReserveNow's reservationId is
     assigned when its Reservation is created (a placeholder keeps validation honest)."""
     if action == "SendLocalList" and isinstance(payload.get("updateType"), str):
-        payload.setdefault(
-            "listVersion", services.local_list_next_version(charge_point=charge_point)
-        )
+        if "listVersion" not in payload:  # not setdefault: that would query even when given
+            payload["listVersion"] = services.local_list_next_version(charge_point=charge_point)
         if "localAuthorizationList" not in payload:
             payload["localAuthorizationList"] = services.local_list_entries(
                 update_type=payload["updateType"]
