@@ -460,16 +460,13 @@ class ChargePointLocalListApi(APIView):
             )
         except DjangoValidationError as exc:
             raise exceptions.ValidationError(exc.message_dict) from None
-        payload = {
-            "listVersion": services.local_list_next_version(charge_point=charge_point),
-            "updateType": update_type,
-            "localAuthorizationList": entries,
-        }
+        # listVersion is left to calls (the station's accepted version + 1), as for the
+        # generic endpoint.
         return _send(
             request,
             charge_point=charge_point,
             action="SendLocalList",
-            payload=payload,
+            payload={"updateType": update_type, "localAuthorizationList": entries},
         )
 
 
