@@ -610,6 +610,7 @@ def command_mark_sent(*, command_id: Any) -> Command | None:
         command.completed_at = now
         command.error_description = "Timed out while queued for the station."
         command.save(update_fields=["state", "completed_at", "error_description"])
+        _command_not_done(command)  # never sent: undo what was prepared for it
         return None
     command.state = Command.State.SENT
     command.sent_at = now
@@ -664,10 +665,15 @@ def command_mark_timed_out(*, command_id: Any, description: str = "") -> Command
     command = Command.objects.select_for_update().filter(pk=command_id).first()
     if command is None or command.is_final:
         return command
+    never_sent = command.state == Command.State.QUEUED
     command.state = Command.State.TIMED_OUT
     command.completed_at = timezone.now()
     command.error_description = (description or "The station did not answer in time.")[:255]
     command.save(update_fields=["state", "completed_at", "error_description"])
+    if never_sent:
+        # The station never saw it: undo what was prepared for it. A call that was sent and
+        # went unanswered stays as it is; the station may have acted on it.
+        _command_not_done(command)
     return command
 
 

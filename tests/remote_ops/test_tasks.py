@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from csms import services
 from csms.models import Command, Reservation
 from ocpp_gateway import tasks
 from tests.factories import make_charge_point
@@ -78,3 +79,52 @@ def test_both_jobs_are_scheduled():
         "ocpp_gateway.tasks.commands_time_out_stale",
         "ocpp_gateway.tasks.reservations_expire",
     } <= scheduled
+
+
+def _queued_reserve_now(charge_point, created_at):
+    reservation = Reservation.objects.create(
+        charge_point=charge_point,
+        connector_id=1,
+        id_tag="T",
+        expiry_date=timezone.now() + timedelta(hours=1),
+        state=Reservation.State.REQUESTED,
+    )
+    command = Command.objects.create(
+        charge_point=charge_point,
+        action="ReserveNow",
+        request={"connectorId": 1, "idTag": "T", "reservationId": reservation.pk},
+        timeout=5,
+        created_at=created_at,
+    )
+    return reservation, command
+
+
+def test_a_reserve_now_that_times_out_unsent_rejects_its_reservation():
+    cp = make_charge_point()
+    reservation, command = _queued_reserve_now(cp, timezone.now())
+
+    services.command_mark_timed_out(command_id=command.pk)
+
+    reservation.refresh_from_db()
+    assert reservation.state == Reservation.State.REJECTED
+
+
+def test_a_reserve_now_that_expires_in_the_station_queue_rejects_its_reservation():
+    cp = make_charge_point()
+    reservation, command = _queued_reserve_now(cp, timezone.now() - timedelta(seconds=10))
+
+    assert services.command_mark_sent(command_id=command.pk) is None
+
+    reservation.refresh_from_db()
+    assert reservation.state == Reservation.State.REJECTED
+
+
+def test_a_sent_reserve_now_that_times_out_keeps_its_reservation_open():
+    cp = make_charge_point()
+    reservation, command = _queued_reserve_now(cp, timezone.now())
+    Command.objects.filter(pk=command.pk).update(state=Command.State.SENT)
+
+    services.command_mark_timed_out(command_id=command.pk)
+
+    reservation.refresh_from_db()
+    assert reservation.state == Reservation.State.REQUESTED  # the station may have accepted
