@@ -119,6 +119,17 @@ def _query_int(request: Request, name: str) -> int | None:
         raise exceptions.ValidationError({name: f"Expected an integer, got {raw!r}."}) from None
 
 
+def _query_text(request: Request, name: str) -> str | None:
+    """A free-text filter. NUL cannot be stored in (or compared with) PostgreSQL text: a 400
+    here rather than a DataError (500) from the database."""
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    if "\x00" in raw:
+        raise exceptions.ValidationError({name: "Null characters are not allowed."})
+    return raw
+
+
 def _query_choice(request: Request, name: str, choices: Any) -> str | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -351,7 +362,7 @@ class ChargePointListApi(generics.ListCreateAPIView):
             registration_status=_query_choice(
                 self.request, "registration_status", RegistrationStatus
             ),
-            search=self.request.query_params.get("search") or None,
+            search=_query_text(self.request, "search"),
         )
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -453,7 +464,7 @@ class ChargePointMessageLogApi(generics.ListAPIView):
         since, until = _time_range(self.request, "since", "until")
         return selectors.message_log_list(
             charge_point=charge_point,
-            action=self.request.query_params.get("action") or None,
+            action=_query_text(self.request, "action"),
             direction=_query_choice(self.request, "direction", MessageLog.Direction),
             since=since,
             until=until,
@@ -537,7 +548,7 @@ class ConnectionAttemptListApi(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[ConnectionAttempt]:
         return selectors.connection_attempt_list(
-            identity=self.request.query_params.get("identity") or None,
+            identity=_query_text(self.request, "identity"),
             reason=_query_choice(self.request, "reason", ConnectionAttempt.Reason),
         )
 
@@ -661,7 +672,7 @@ class IdTagListApi(generics.ListCreateAPIView):
 
     def get_queryset(self) -> QuerySet[IdTag]:
         return selectors.id_tag_list(
-            search=self.request.query_params.get("search") or None,
+            search=_query_text(self.request, "search"),
             status=_query_choice(self.request, "status", IdTag.Status),
         )
 
@@ -691,6 +702,8 @@ class IdTagDetailApi(generics.RetrieveUpdateDestroyAPIView):
     http_method_names = ["get", "patch", "delete", "head", "options"]
 
     def get_object(self) -> IdTag:
+        if "\x00" in self.kwargs["id_tag"]:  # PostgreSQL text cannot hold NUL: no such tag
+            raise exceptions.NotFound("No such id tag.")
         tag = selectors.id_tag_get(id_tag=self.kwargs["id_tag"])
         if tag is None:
             raise exceptions.NotFound(f"No id tag {self.kwargs['id_tag']!r}.")
@@ -764,8 +777,8 @@ class TransactionListApi(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[Transaction]:
         started_after, started_before = _time_range(self.request, "started_after", "started_before")
         return selectors.transaction_list(
-            charge_point=self.request.query_params.get("charge_point") or None,
-            id_tag=self.request.query_params.get("id_tag") or None,
+            charge_point=_query_text(self.request, "charge_point"),
+            id_tag=_query_text(self.request, "id_tag"),
             active=_query_bool(self.request, "active"),
             started_after=started_after,
             started_before=started_before,
@@ -833,7 +846,7 @@ class TransactionMeterValueApi(generics.ListAPIView):
         since, until = _time_range(self.request, "since", "until")
         return selectors.meter_value_list(
             transaction=tx,
-            measurand=self.request.query_params.get("measurand") or None,
+            measurand=_query_text(self.request, "measurand"),
             since=since,
             until=until,
         )

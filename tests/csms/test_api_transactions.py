@@ -228,3 +228,19 @@ def test_meter_values_are_paginated(operator_api, sessions):
         values += [r["value"] for r in page["results"]]
         url = page["next"]
     assert values == [str(minute) for minute in range(7)]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("/api/v1/transactions/?id_tag=%00", 400),
+        ("/api/v1/transactions/?charge_point=A%00", 400),
+        ("/api/v1/charge-points/?search=%00", 400),
+        ("/api/v1/id-tags/?search=%00", 400),
+        ("/api/v1/connection-attempts/?identity=%00", 400),
+        ("/api/v1/id-tags/A%00/", 404),
+    ],
+)
+def test_it_answers_a_nul_character_in_a_filter_or_tag_with_a_4xx(operator_api, url, expected):
+    # PostgreSQL text cannot hold NUL: passed on, the database would raise (a 500).
+    assert operator_api.get(url).status_code == expected
