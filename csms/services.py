@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from csms import batching
+from csms import batching, selectors
 from csms.models import (
     ChargePoint,
     ChargingProfile,
@@ -241,7 +241,7 @@ def _id_tag_info(tag: IdTag | None, *, now: datetime) -> dict[str, Any]:
 
 
 def id_tag_lookup(*, id_tag: str) -> IdTag | None:
-    return IdTag.objects.select_related("parent").filter(key=IdTag.normalize(id_tag)).first()
+    return selectors.id_tag_get(id_tag=id_tag)
 
 
 def id_tag_authorize(
