@@ -80,6 +80,13 @@ class CommandNotAllowed(CommandError):
     code = "not_allowed"
 
 
+class CommandGone(CommandError):
+    """The command's record vanished while its issuer waited (its station was deleted)."""
+
+    status_code = 410
+    code = "command_deleted"
+
+
 class GatewayUnavailable(CommandError):
     """The call could not be handed to the station's gateway (channel layer down or full)."""
 
@@ -204,15 +211,20 @@ def _create(
 def _finish(command: Command) -> Command:
     """Read back what the gateway stored; if it is still not final after the deadline and the
     grace, the gateway is gone: close it here."""
-    command.refresh_from_db()
-    deadline = command.created_at + timedelta(seconds=command.timeout + ISSUER_GRACE_SECONDS)
-    if not command.is_final and timezone.now() >= deadline:
-        with transaction.atomic():
-            services.command_mark_timed_out(
-                command_id=command.pk,
-                description="The station's gateway did not report an answer in time.",
-            )
+    try:
         command.refresh_from_db()
+        deadline = command.created_at + timedelta(seconds=command.timeout + ISSUER_GRACE_SECONDS)
+        if not command.is_final and timezone.now() >= deadline:
+            with transaction.atomic():
+                services.command_mark_timed_out(
+                    command_id=command.pk,
+                    description="The station's gateway did not report an answer in time.",
+                )
+            command.refresh_from_db()
+    except Command.DoesNotExist:
+        raise CommandGone(
+            "The station was deleted, with its command log, while the command waited."
+        ) from None
     return command
 
 
@@ -385,7 +397,10 @@ def command_send_many(
         for (_, command, outcome), error in zip(pending, errors, strict=True):
             if error is not None:
                 outcome.error = _fail_undelivered(command, error)
-            outcome.command = _finish(command)
+            try:
+                outcome.command = _finish(command)
+            except CommandGone as exc:
+                outcome.error = exc
     return outcomes
 
 
