@@ -8,7 +8,7 @@ transaction and time.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -491,6 +491,11 @@ class Command(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in {self.State.ANSWERED, self.State.FAILED, self.State.TIMED_OUT}
+
+    @property
+    def deadline(self) -> datetime:
+        """When an answer stops counting: created_at plus the command's timeout."""
+        return self.created_at + timedelta(seconds=self.timeout)
 
 
 class Reservation(models.Model):

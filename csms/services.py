@@ -603,7 +603,7 @@ def command_mark_sent(*, command_id: Any) -> Command | None:
     command = Command.objects.select_for_update().filter(pk=command_id).first()
     if command is None or command.state != Command.State.QUEUED:
         return None
-    deadline = command.created_at + timedelta(seconds=command.timeout)
+    deadline = command.deadline
     now = timezone.now()
     if now >= deadline:
         command.state = Command.State.TIMED_OUT

@@ -213,7 +213,7 @@ def _finish(command: Command) -> Command:
     grace, the gateway is gone: close it here."""
     try:
         command.refresh_from_db()
-        deadline = command.created_at + timedelta(seconds=command.timeout + ISSUER_GRACE_SECONDS)
+        deadline = command.deadline + timedelta(seconds=ISSUER_GRACE_SECONDS)
         if not command.is_final and timezone.now() >= deadline:
             with transaction.atomic():
                 services.command_mark_timed_out(
@@ -245,7 +245,7 @@ def _fail_undelivered(command: Command, exc: BaseException) -> GatewayUnavailabl
 async def _dispatch(channel: str, command: Command, reply_channel: str | None = None) -> None:
     """The ocpp.call event: the command's id, and the call itself so the gateway can send it
     without reading the database first (it still records the command as sent)."""
-    deadline = command.created_at + timedelta(seconds=command.timeout)
+    deadline = command.deadline
     event: dict[str, Any] = {
         "type": "ocpp.call",
         "command_id": str(command.pk),
@@ -280,7 +280,7 @@ async def _dispatch_and_wait(items: Sequence[tuple[str, Command]]) -> list[BaseE
             await _dispatch(channel, command, reply_channel)
         except Exception as exc:
             return exc
-        deadline = command.created_at + timedelta(seconds=command.timeout + ISSUER_GRACE_SECONDS)
+        deadline = command.deadline + timedelta(seconds=ISSUER_GRACE_SECONDS)
         answered = asyncio.ensure_future(reply(reply_channel, str(command.pk)))
         try:
             while True:

@@ -317,7 +317,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             command = await sent
             if command is None:  # already final: timed out while queued, or a duplicate
                 return
-            deadline = command.created_at.timestamp() + command.timeout
+            deadline = command.deadline.timestamp()
             call = (command.action, command.request, deadline)
             claim: asyncio.Future[Any] | None = None
         elif time.time() >= call[2]:
