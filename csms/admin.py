@@ -27,7 +27,6 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
-from csms import selectors, services
 from csms.models import (
     ChargePoint,
     ChargingProfile,
@@ -50,6 +49,14 @@ from csms.models import (
     identity_validator,
 )
 from csms.permissions import can_send_commands
+from csms.selectors.stations import online_q
+from csms.services.stations import (
+    CHARGE_POINT_EDITABLE_FIELDS,
+    charge_point_delete,
+    charge_point_register_from_attempt,
+    charge_point_set_password_hash,
+    charge_point_update,
+)
 from csms.station_auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 # The admin actions that send OCPP commands live with the remote-operations code. They may
@@ -119,9 +126,9 @@ class OnlineFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() == "yes":
-            return queryset.filter(selectors.online_q())
+            return queryset.filter(online_q())
         if self.value() == "no":
-            return queryset.exclude(selectors.online_q())
+            return queryset.exclude(online_q())
         return queryset
 
 
@@ -391,7 +398,7 @@ class ChargePointAdmin(admin.ModelAdmin):
         clear = form.cleaned_data.get("clear_password")
         if not change:
             if password:
-                services.charge_point_set_password_hash(charge_point=obj, password=password)
+                charge_point_set_password_hash(charge_point=obj, password=password)
             obj.save()
             return
         # Save only what the operator changed: the gateway writes last_seen / connected on this
@@ -399,23 +406,23 @@ class ChargePointAdmin(admin.ModelAdmin):
         fields = {
             name: form.cleaned_data[name]
             for name in form.changed_data
-            if name in services.CHARGE_POINT_EDITABLE_FIELDS
+            if name in CHARGE_POINT_EDITABLE_FIELDS
         }
         if password or clear:
             fields["password"] = password if password else None
-        services.charge_point_update(charge_point=obj, **fields)
+        charge_point_update(charge_point=obj, **fields)
 
     def delete_model(self, request: HttpRequest, obj: ChargePoint) -> None:
-        services.charge_point_delete(charge_point=obj)
+        charge_point_delete(charge_point=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> None:
         for charge_point in queryset:
-            services.charge_point_delete(charge_point=charge_point)
+            charge_point_delete(charge_point=charge_point)
 
     def _set_registration(self, request: HttpRequest, queryset: Any, status: str) -> None:
         with transaction.atomic():
             for charge_point in queryset:
-                services.charge_point_update(charge_point=charge_point, registration_status=status)
+                charge_point_update(charge_point=charge_point, registration_status=status)
         self.message_user(
             request,
             f"{len(queryset)} station(s) set to {status}; it applies at their next "
@@ -495,7 +502,7 @@ class ConnectionAttemptAdmin(ReadOnlyAdmin):
                 except ValidationError:
                     invalid.append(attempt.identity)
                     continue
-                services.charge_point_register_from_attempt(attempt=attempt)
+                charge_point_register_from_attempt(attempt=attempt)
                 registered.append(attempt.identity)
         if registered:
             self.message_user(

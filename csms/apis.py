@@ -31,7 +31,6 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from billing.models import Tariff
-from csms import selectors, services
 from csms.models import (
     ChargePoint,
     ConnectionAttempt,
@@ -43,6 +42,18 @@ from csms.models import (
     StatusNotification,
     Transaction,
     identity_validator,
+)
+from csms.selectors.authorization import id_tag_get, id_tag_list
+from csms.selectors.logs import message_log_list, status_history_list
+from csms.selectors.stations import charge_point_get, charge_point_list, connection_attempt_list
+from csms.selectors.transactions import meter_value_list, transaction_get, transaction_list
+from csms.services.authorization import id_tag_create, id_tag_update
+from csms.services.stations import (
+    ChargePointInUse,
+    charge_point_delete,
+    charge_point_register,
+    charge_point_register_from_attempt,
+    charge_point_update,
 )
 from csms.station_auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
@@ -152,7 +163,7 @@ def _charge_point_or_404(identity: str) -> ChargePoint:
         identity_validator(identity)
     except DjangoValidationError as exc:
         raise exceptions.ValidationError({"identity": exc.messages}) from None
-    charge_point = selectors.charge_point_get(identity=identity)
+    charge_point = charge_point_get(identity=identity)
     if charge_point is None:
         raise exceptions.NotFound(f"No charge point with identity {identity!r}.")
     return charge_point
@@ -357,7 +368,7 @@ class ChargePointListApi(generics.ListCreateAPIView):
         return ChargePointOutputSerializer
 
     def get_queryset(self) -> QuerySet[ChargePoint]:
-        return selectors.charge_point_list(
+        return charge_point_list(
             online=_query_bool(self.request, "online"),
             registration_status=_query_choice(
                 self.request, "registration_status", RegistrationStatus
@@ -370,13 +381,13 @@ class ChargePointListApi(generics.ListCreateAPIView):
         serializer.is_valid(raise_exception=True)
         try:
             with transaction.atomic():
-                charge_point = services.charge_point_register(**serializer.validated_data)
+                charge_point = charge_point_register(**serializer.validated_data)
         except IntegrityError:  # registered concurrently
             raise exceptions.ValidationError(
                 {"identity": ["A charge point with this identity is already registered."]}
             ) from None
         logger.info("charge point %s registered by %s", charge_point.identity, request.user)
-        output = selectors.charge_point_get(identity=charge_point.identity)
+        output = charge_point_get(identity=charge_point.identity)
         return Response(ChargePointOutputSerializer(output).data, status=status.HTTP_201_CREATED)
 
 
@@ -411,19 +422,19 @@ class ChargePointDetailApi(generics.RetrieveUpdateDestroyAPIView):
         fields = dict(serializer.validated_data)
         fields.pop("identity", None)
         with transaction.atomic():
-            services.charge_point_update(charge_point=charge_point, **fields)
+            charge_point_update(charge_point=charge_point, **fields)
         logger.info(
             "charge point %s changed by %s: %s", charge_point.identity, request.user, sorted(fields)
         )
-        output = selectors.charge_point_get(identity=charge_point.identity)
+        output = charge_point_get(identity=charge_point.identity)
         return Response(ChargePointOutputSerializer(output).data)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         charge_point = self.get_object()
         try:
             with transaction.atomic():
-                services.charge_point_delete(charge_point=charge_point)
-        except services.ChargePointInUse as exc:
+                charge_point_delete(charge_point=charge_point)
+        except ChargePointInUse as exc:
             logger.info("refused to delete %s: %s", charge_point.identity, exc)
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         logger.info("charge point %s deleted by %s", charge_point.identity, request.user)
@@ -462,7 +473,7 @@ class ChargePointMessageLogApi(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[MessageLog]:
         charge_point = _charge_point_or_404(self.kwargs["identity"])
         since, until = _time_range(self.request, "since", "until")
-        return selectors.message_log_list(
+        return message_log_list(
             charge_point=charge_point,
             action=_query_text(self.request, "action"),
             direction=_query_choice(self.request, "direction", MessageLog.Direction),
@@ -503,7 +514,7 @@ class ChargePointStatusHistoryApi(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[StatusNotification]:
         charge_point = _charge_point_or_404(self.kwargs["identity"])
         since, until = _time_range(self.request, "since", "until")
-        return selectors.status_history_list(
+        return status_history_list(
             charge_point=charge_point,
             connector_id=_query_int(self.request, "connector_id"),
             since=since,
@@ -530,7 +541,7 @@ class ChargePointConnectionAttemptApi(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[ConnectionAttempt]:
         charge_point = _charge_point_or_404(self.kwargs["identity"])
-        return selectors.connection_attempt_list(
+        return connection_attempt_list(
             identity=charge_point.identity,
             reason=_query_choice(self.request, "reason", ConnectionAttempt.Reason),
         )
@@ -547,7 +558,7 @@ class ConnectionAttemptListApi(generics.ListAPIView):
     serializer_class = ConnectionAttemptOutputSerializer
 
     def get_queryset(self) -> QuerySet[ConnectionAttempt]:
-        return selectors.connection_attempt_list(
+        return connection_attempt_list(
             identity=_query_text(self.request, "identity"),
             reason=_query_choice(self.request, "reason", ConnectionAttempt.Reason),
         )
@@ -584,9 +595,9 @@ class ConnectionAttemptRegisterApi(generics.GenericAPIView):
             ) from None
         existed = ChargePoint.objects.filter(identity=attempt.identity).exists()
         with transaction.atomic():
-            charge_point = services.charge_point_register_from_attempt(attempt=attempt)
+            charge_point = charge_point_register_from_attempt(attempt=attempt)
         logger.info("charge point %s registered from attempt by %s", charge_point, request.user)
-        output = selectors.charge_point_get(identity=charge_point.identity)
+        output = charge_point_get(identity=charge_point.identity)
         return Response(
             ChargePointOutputSerializer(output).data,
             status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED,
@@ -671,7 +682,7 @@ class IdTagListApi(generics.ListCreateAPIView):
         return IdTagOutputSerializer
 
     def get_queryset(self) -> QuerySet[IdTag]:
-        return selectors.id_tag_list(
+        return id_tag_list(
             search=_query_text(self.request, "search"),
             status=_query_choice(self.request, "status", IdTag.Status),
         )
@@ -680,7 +691,7 @@ class IdTagListApi(generics.ListCreateAPIView):
         serializer = IdTagCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
-            tag = services.id_tag_create(**serializer.validated_data)
+            tag = id_tag_create(**serializer.validated_data)
         logger.info("id tag %s registered by %s", tag.id_tag, request.user)
         return Response(IdTagOutputSerializer(tag).data, status=status.HTTP_201_CREATED)
 
@@ -704,7 +715,7 @@ class IdTagDetailApi(generics.RetrieveUpdateDestroyAPIView):
     def get_object(self) -> IdTag:
         if "\x00" in self.kwargs["id_tag"]:  # PostgreSQL text cannot hold NUL: no such tag
             raise exceptions.NotFound("No such id tag.")
-        tag = selectors.id_tag_get(id_tag=self.kwargs["id_tag"])
+        tag = id_tag_get(id_tag=self.kwargs["id_tag"])
         if tag is None:
             raise exceptions.NotFound(f"No id tag {self.kwargs['id_tag']!r}.")
         return tag
@@ -714,9 +725,9 @@ class IdTagDetailApi(generics.RetrieveUpdateDestroyAPIView):
         serializer = IdTagUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
-            tag = services.id_tag_update(tag=tag, **serializer.validated_data)
+            tag = id_tag_update(tag=tag, **serializer.validated_data)
         logger.info("id tag %s changed by %s", tag.id_tag, request.user)
-        return Response(IdTagOutputSerializer(selectors.id_tag_get(id_tag=tag.key)).data)
+        return Response(IdTagOutputSerializer(id_tag_get(id_tag=tag.key)).data)
 
     def perform_destroy(self, instance: IdTag) -> None:
         logger.info("id tag %s deleted by %s", instance.id_tag, self.request.user)
@@ -776,7 +787,7 @@ class TransactionListApi(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[Transaction]:
         started_after, started_before = _time_range(self.request, "started_after", "started_before")
-        return selectors.transaction_list(
+        return transaction_list(
             charge_point=_query_text(self.request, "charge_point"),
             id_tag=_query_text(self.request, "id_tag"),
             active=_query_bool(self.request, "active"),
@@ -787,7 +798,7 @@ class TransactionListApi(generics.ListAPIView):
 
 
 def _transaction_or_404(transaction_id: int) -> Transaction:
-    found = selectors.transaction_get(transaction_id=transaction_id)
+    found = transaction_get(transaction_id=transaction_id)
     if found is None:
         raise exceptions.NotFound(f"No transaction {transaction_id}.")
     return found
@@ -844,7 +855,7 @@ class TransactionMeterValueApi(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[MeterValue]:
         tx = _transaction_or_404(self.kwargs["pk"])
         since, until = _time_range(self.request, "since", "until")
-        return selectors.meter_value_list(
+        return meter_value_list(
             transaction=tx,
             measurand=_query_text(self.request, "measurand"),
             since=since,

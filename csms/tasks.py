@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from csms import services
+from csms.services import logs
 
 
 @shared_task
 def message_log_purge() -> int:
-    return services.message_log_purge()
+    return logs.message_log_purge()

@@ -27,7 +27,7 @@ from csms.models import (
     Reservation,
 )
 from csms.permissions import can_send_commands
-from csms.services import OPEN_RESERVATION_STATES
+from csms.services.reservations import OPEN_RESERVATION_STATES
 from ocpp_gateway import calls
 from ocpp_gateway.admin_actions import refuse, results_page
 

@@ -41,7 +41,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from csms import services
 from csms.models import (
     ChargePoint,
     ChargingProfile,
@@ -51,7 +50,10 @@ from csms.models import (
     Transaction,
 )
 from csms.permissions import CanSendCommands
+from csms.services.authorization import local_list_entries
+from csms.services.reservations import OPEN_RESERVATION_STATES
 from ocpp_gateway import calls
+from ocpp_gateway.operations import EXAMPLE_PAYLOADS
 from ocpp_gateway.schemas import CENTRAL_ACTIONS
 
 logger = logging.getLogger(__name__)
@@ -228,7 +230,7 @@ class CommandInputSerializer(serializers.Serializer):
 
 def _examples() -> list[OpenApiExample]:
     examples = []
-    for action, items in calls.EXAMPLE_PAYLOADS.items():
+    for action, items in EXAMPLE_PAYLOADS.items():
         for title, payload in items:
             examples.append(
                 OpenApiExample(
@@ -455,7 +457,7 @@ class ChargePointLocalListApi(APIView):
         data.is_valid(raise_exception=True)
         update_type = data.validated_data["update_type"]
         try:
-            entries = services.local_list_entries(
+            entries = local_list_entries(
                 update_type=update_type, id_tags=data.validated_data.get("id_tags")
             )
         except DjangoValidationError as exc:
@@ -529,7 +531,7 @@ class ReservationCancelApi(APIView):
         reservation = Reservation.objects.select_related("charge_point").filter(pk=pk).first()
         if reservation is None:
             raise exceptions.NotFound(f"No reservation {pk}.")
-        if reservation.state not in services.OPEN_RESERVATION_STATES:
+        if reservation.state not in OPEN_RESERVATION_STATES:
             raise CommandRefused(
                 calls.CommandNotAllowed(f"Reservation {pk} is already {reservation.state}.")
             )

@@ -31,8 +31,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from csms import services
 from csms.models import ChargePoint, Command, RegistrationStatus
+from csms.services.commands import (
+    command_create,
+    command_fail,
+    command_fail_if_undeliverable,
+    command_mark_timed_out,
+)
+from ocpp_gateway.operations import OPERATIONS, Operation
 from ocpp_gateway.protocol import jsonable
 from ocpp_gateway.schemas import CENTRAL_ACTIONS, OcppError, validate_request
 
@@ -106,26 +112,14 @@ class Outcome:
 # --- Checking and storing -----------------------------------------------------------------
 
 
-def _complete(charge_point: ChargePoint, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Fill in what the CSMS assigns, so callers need not: a SendLocalList's version and, when
-    no list is given, the list from the id-tag registry; a ReserveNow's reservationId is
-    assigned when its Reservation is created (a placeholder keeps validation honest)."""
-    if action == "SendLocalList" and isinstance(payload.get("updateType"), str):
-        if "listVersion" not in payload:  # not setdefault: that would query even when given
-            payload["listVersion"] = services.local_list_next_version(charge_point=charge_point)
-        if "localAuthorizationList" not in payload:
-            payload["localAuthorizationList"] = services.local_list_entries(
-                update_type=payload["updateType"]
-            )
-    return payload
-
-
 def command_check(
     *, charge_point: ChargePoint, action: str, payload: Any
-) -> tuple[dict[str, Any], bool]:
-    """Validate a call before anything is stored. Returns (JSON-ready request, whether a
-    reservationId must be assigned). Raises CommandError subclasses."""
-    if action not in CENTRAL_ACTIONS:
+) -> tuple[dict[str, Any], Operation]:
+    """Validate a call before anything is stored: the operation fills in what the CSMS assigns
+    (ocpp_gateway.operations), then the OCPP schema decides. Returns the JSON-ready request
+    and its operation. Raises CommandError subclasses."""
+    operation = OPERATIONS.get(action)
+    if operation is None or action not in CENTRAL_ACTIONS:
         raise UnknownAction(
             f"{action!r} is not an OCPP 1.6 operation of the central system. "
             f"Use one of: {', '.join(sorted(CENTRAL_ACTIONS))}.",
@@ -133,9 +127,14 @@ def command_check(
         )
     if not isinstance(payload, dict):
         raise InvalidPayload("payload must be a JSON object", field="payload")
-    payload = _complete(charge_point, action, dict(payload))
-    assign_reservation = action == "ReserveNow" and "reservationId" not in payload
-    candidate = {**payload, "reservationId": 0} if assign_reservation else payload
+    payload = dict(payload)
+    if operation.complete is not None:
+        payload = operation.complete(charge_point, payload)
+    # A field the operation assigns when the command is stored (ReserveNow's reservationId):
+    # a placeholder keeps the schema check honest about everything else.
+    assigned = operation.assigned_field
+    placeholder = assigned is not None and assigned not in payload
+    candidate = {**payload, assigned: 0} if placeholder and assigned else payload
     try:
         validated = validate_request(action, candidate)
     except OcppError as exc:
@@ -144,8 +143,8 @@ def command_check(
             f"{action} payload is not valid: {exc.description}", field=field
         ) from None
     request = jsonable(validated)
-    if assign_reservation:
-        request.pop("reservationId")
+    if placeholder and assigned:
+        request.pop(assigned)
     if (
         action in NOT_WHILE_PENDING
         and charge_point.registration_status != RegistrationStatus.ACCEPTED
@@ -154,7 +153,7 @@ def command_check(
             f"{charge_point.identity} is in {charge_point.registration_status} registration: "
             f"{action} is allowed only once its registration is Accepted."
         )
-    return request, assign_reservation
+    return request, operation
 
 
 def _check_online(charge_point: ChargePoint) -> None:
@@ -189,11 +188,15 @@ def _create(
     station's channel name read in the same transaction."""
     seconds = _timeout(timeout)
     charge_point.refresh_from_db()
-    request, _ = command_check(charge_point=charge_point, action=action, payload=payload)
+    request, operation = command_check(charge_point=charge_point, action=action, payload=payload)
     _check_online(charge_point)
     try:
         with transaction.atomic():
-            command = services.command_create(
+            if operation.prepare is not None:
+                request = operation.prepare(
+                    charge_point=charge_point, request=request, issued_by=issued_by
+                )
+            command = command_create(
                 charge_point=charge_point,
                 action=action,
                 request=request,
@@ -216,7 +219,7 @@ def _finish(command: Command) -> Command:
         deadline = command.deadline + timedelta(seconds=ISSUER_GRACE_SECONDS)
         if not command.is_final and timezone.now() >= deadline:
             with transaction.atomic():
-                services.command_mark_timed_out(
+                command_mark_timed_out(
                     command_id=command.pk,
                     description="The station's gateway did not report an answer in time.",
                 )
@@ -235,7 +238,7 @@ def _fail_undelivered(command: Command, exc: BaseException) -> GatewayUnavailabl
         description = f"Could not reach the station's gateway: {exc}"
     logger.error("command %s to %s not delivered: %s", command.pk, command.charge_point, exc)
     with transaction.atomic():
-        services.command_fail(command_id=command.pk, description=description)
+        command_fail(command_id=command.pk, description=description)
     return GatewayUnavailable(description)
 
 
@@ -305,7 +308,7 @@ async def _dispatch_and_wait(items: Sequence[tuple[str, Command]]) -> list[BaseE
 
 def _undeliverable(command_id: Any, channel: str) -> bool:
     with transaction.atomic():
-        return services.command_fail_if_undeliverable(command_id=command_id, channel_name=channel)
+        return command_fail_if_undeliverable(command_id=command_id, channel_name=channel)
 
 
 # --- Public API ---------------------------------------------------------------------------
@@ -433,187 +436,3 @@ async def acommand_send(
     if error is not None:
         raise await database_sync_to_async(_fail_undelivered)(command, error)
     return await database_sync_to_async(_finish)(command)
-
-
-# --- Example payloads (OpenAPI docs, admin form) ---------------------------------------------
-# (title, payload) per action; every one is valid as given (tests/remote_ops check them).
-
-EXAMPLE_PAYLOADS: dict[str, list[tuple[str, dict[str, Any]]]] = {
-    "CancelReservation": [("Cancel reservation 1", {"reservationId": 1})],
-    "ChangeAvailability": [
-        ("Take connector 1 out of service", {"connectorId": 1, "type": "Inoperative"}),
-        ("Put the whole station back in service", {"connectorId": 0, "type": "Operative"}),
-    ],
-    "ChangeConfiguration": [
-        ("Heartbeat every 5 minutes", {"key": "HeartbeatInterval", "value": "300"}),
-        ("Sample meter values every 60 s", {"key": "MeterValueSampleInterval", "value": "60"}),
-    ],
-    "ClearCache": [("Clear the authorization cache", {})],
-    "ClearChargingProfile": [
-        ("Clear profile 10", {"id": 10}),
-        (
-            "Clear the default profiles of connector 1",
-            {"connectorId": 1, "chargingProfilePurpose": "TxDefaultProfile"},
-        ),
-        ("Clear every profile", {}),
-    ],
-    "DataTransfer": [
-        (
-            "Vendor-specific message",
-            {"vendorId": "com.example", "messageId": "SetPrice", "data": '{"price": 0.35}'},
-        )
-    ],
-    "GetCompositeSchedule": [
-        (
-            "Connector 1, next hour, in watts",
-            {"connectorId": 1, "duration": 3600, "chargingRateUnit": "W"},
-        )
-    ],
-    "GetConfiguration": [
-        ("Every key", {}),
-        ("Some keys", {"key": ["HeartbeatInterval", "MeterValueSampleInterval"]}),
-    ],
-    "GetDiagnostics": [
-        (
-            "Upload the last day of logs",
-            {
-                "location": "ftp://diagnostics.example.com/upload/",
-                "retries": 3,
-                "retryInterval": 60,
-                "startTime": "2030-01-01T00:00:00Z",
-                "stopTime": "2030-01-02T00:00:00Z",
-            },
-        )
-    ],
-    "GetLocalListVersion": [("Which local list version the station has", {})],
-    "RemoteStartTransaction": [
-        ("Start for a tag (the station picks the connector)", {"idTag": "04A2B3C4"}),
-        ("Start for a tag on connector 1", {"idTag": "04A2B3C4", "connectorId": 1}),
-        (
-            "Start with a 16 A limit for the session",
-            {
-                "idTag": "04A2B3C4",
-                "connectorId": 1,
-                "chargingProfile": {
-                    "chargingProfileId": 100,
-                    "stackLevel": 0,
-                    "chargingProfilePurpose": "TxProfile",
-                    "chargingProfileKind": "Relative",
-                    "chargingSchedule": {
-                        "chargingRateUnit": "A",
-                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}],
-                    },
-                },
-            },
-        ),
-    ],
-    "RemoteStopTransaction": [("Stop transaction 42", {"transactionId": 42})],
-    "ReserveNow": [
-        (
-            "Reserve connector 1 (the CSMS assigns reservationId)",
-            {"connectorId": 1, "idTag": "04A2B3C4", "expiryDate": "2030-01-01T12:00:00Z"},
-        )
-    ],
-    "Reset": [("Soft reset", {"type": "Soft"}), ("Hard reset (reboot)", {"type": "Hard"})],
-    "SendLocalList": [
-        ("Full list from the id-tag registry (version assigned)", {"updateType": "Full"}),
-        (
-            "Full list, given explicitly",
-            {
-                "listVersion": 5,
-                "updateType": "Full",
-                "localAuthorizationList": [
-                    {"idTag": "04A2B3C4", "idTagInfo": {"status": "Accepted"}},
-                    {
-                        "idTag": "04D5E6F7",
-                        "idTagInfo": {"status": "Accepted", "expiryDate": "2030-12-31T23:59:59Z"},
-                    },
-                ],
-            },
-        ),
-        (
-            "Differential: block one tag, remove another",
-            {
-                "listVersion": 6,
-                "updateType": "Differential",
-                "localAuthorizationList": [
-                    {"idTag": "04A2B3C4", "idTagInfo": {"status": "Blocked"}},
-                    {"idTag": "04D5E6F7"},
-                ],
-            },
-        ),
-    ],
-    "SetChargingProfile": [
-        (
-            "Daily default: 16 A at night, 32 A from 08:00",
-            {
-                "connectorId": 1,
-                "csChargingProfiles": {
-                    "chargingProfileId": 10,
-                    "stackLevel": 0,
-                    "chargingProfilePurpose": "TxDefaultProfile",
-                    "chargingProfileKind": "Recurring",
-                    "recurrencyKind": "Daily",
-                    "chargingSchedule": {
-                        "chargingRateUnit": "A",
-                        "startSchedule": "2030-01-01T00:00:00Z",
-                        "duration": 86400,
-                        "chargingSchedulePeriod": [
-                            {"startPeriod": 0, "limit": 16.0},
-                            {"startPeriod": 28800, "limit": 32.0},
-                        ],
-                    },
-                },
-            },
-        ),
-        (
-            "Station-wide cap of 22 kW",
-            {
-                "connectorId": 0,
-                "csChargingProfiles": {
-                    "chargingProfileId": 1,
-                    "stackLevel": 0,
-                    "chargingProfilePurpose": "ChargePointMaxProfile",
-                    "chargingProfileKind": "Absolute",
-                    "chargingSchedule": {
-                        "chargingRateUnit": "W",
-                        "startSchedule": "2030-01-01T00:00:00Z",
-                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 22000.0}],
-                    },
-                },
-            },
-        ),
-    ],
-    "TriggerMessage": [
-        ("Ask for a BootNotification", {"requestedMessage": "BootNotification"}),
-        ("Ask for a Heartbeat", {"requestedMessage": "Heartbeat"}),
-        (
-            "Ask for connector 1's status",
-            {"requestedMessage": "StatusNotification", "connectorId": 1},
-        ),
-        (
-            "Ask for connector 1's meter values",
-            {"requestedMessage": "MeterValues", "connectorId": 1},
-        ),
-        (
-            "Ask for the firmware status",
-            {"requestedMessage": "FirmwareStatusNotification"},
-        ),
-        (
-            "Ask for the diagnostics upload status",
-            {"requestedMessage": "DiagnosticsStatusNotification"},
-        ),
-    ],
-    "UnlockConnector": [("Unlock connector 1", {"connectorId": 1})],
-    "UpdateFirmware": [
-        (
-            "Install firmware at 02:00",
-            {
-                "location": "https://firmware.example.com/cp-2.1.0.bin",
-                "retrieveDate": "2030-01-01T02:00:00Z",
-                "retries": 3,
-                "retryInterval": 120,
-            },
-        )
-    ],
-}

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from csms import batching
 from csms.models import ChargePoint, MessageLog
-from csms.services import charge_points_touch
+from csms.services.stations import charge_points_touch
 
 logger = logging.getLogger(__name__)
 _COALESCE_YIELDS = 3

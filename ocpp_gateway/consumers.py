@@ -18,9 +18,19 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from csms import services
 from csms.models import IDENTITY_PATTERN, ChargePoint, ConnectionAttempt, MessageLog
 from csms.models import RegistrationStatus as Registration
+from csms.services.commands import (
+    command_fail,
+    command_mark_sent,
+    command_mark_timed_out,
+    command_record_answer,
+)
+from csms.services.stations import (
+    charge_point_connected,
+    charge_point_disconnected,
+    connection_attempt_record,
+)
 from csms.station_auth import check_station_password, parse_basic_auth
 from ocpp_gateway import protocol
 from ocpp_gateway.committer import get_committer, log_row
@@ -51,7 +61,7 @@ def _authenticate(
     charge_point = ChargePoint.objects.filter(identity=identity).first()
     if charge_point is None:
         if not settings.OCPP_ALLOW_UNKNOWN_CHARGE_POINTS:
-            services.connection_attempt_record(
+            connection_attempt_record(
                 identity=identity, reason=ConnectionAttempt.Reason.UNKNOWN, remote_address=remote
             )
             return None, "unknown identity"
@@ -66,7 +76,7 @@ def _authenticate(
         elif not check_station_password(credentials[1], charge_point.password_hash):
             detail = "wrong password"
         if detail:
-            services.connection_attempt_record(
+            connection_attempt_record(
                 identity=identity,
                 reason=ConnectionAttempt.Reason.BAD_CREDENTIALS,
                 remote_address=remote,
@@ -121,7 +131,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self.charge_point = charge_point
         self.ctx = StationContext(charge_point)
         replaced = await self.committer.run(
-            lambda: services.charge_point_connected(
+            lambda: charge_point_connected(
                 charge_point=charge_point,
                 channel_name=self.channel_name,
                 remote_address=self.remote,
@@ -171,16 +181,16 @@ class OcppConsumer(AsyncWebsocketConsumer):
         now = timezone.now()
 
         def went_offline() -> None:
-            services.charge_point_disconnected(
+            charge_point_disconnected(
                 charge_point_id=charge_point.pk, channel_name=channel_name, timestamp=now
             )
             if in_flight is not None:
-                services.command_fail(
+                command_fail(
                     command_id=in_flight["command_id"],
                     description="The station disconnected before answering.",
                 )
             for event in undelivered:
-                services.command_fail(
+                command_fail(
                     command_id=event["command_id"],
                     description="The station disconnected before the call was sent.",
                 )
@@ -196,7 +206,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     async def _refuse(self, reason: str, detail: str) -> None:
         logger.warning("refused %r from %s: %s", self.identity, self.remote, detail)
-        await database_sync_to_async(services.connection_attempt_record)(
+        await database_sync_to_async(connection_attempt_record)(
             identity=self.identity, reason=reason, remote_address=self.remote, detail=detail
         )
         await self.close()
@@ -310,7 +320,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     async def _perform_call(self, event: dict[str, Any]) -> None:
         command_id = event["command_id"]
-        sent = self.committer.run(lambda: services.command_mark_sent(command_id=command_id))
+        sent = self.committer.run(lambda: command_mark_sent(command_id=command_id))
         call = _call_of(event)
         if call is None:
             # An event without the call itself: read it (claiming the command) first.
@@ -343,14 +353,14 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 if claim is not None:
                     await claim
                 await self.committer.run(
-                    lambda: services.command_fail(command_id=command_id, description=reason)
+                    lambda: command_fail(command_id=command_id, description=reason)
                 )
                 return
             answer = await asyncio.wait_for(future, timeout=max(deadline - time.time(), 0.01))
         except TimeoutError:
             if claim is not None:
                 await claim
-            await self.committer.run(lambda: services.command_mark_timed_out(command_id=command_id))
+            await self.committer.run(lambda: command_mark_timed_out(command_id=command_id))
             return
         finally:
             self._awaiting = None
@@ -363,7 +373,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if answer[0] == protocol.CALLERROR:
             details = answer[4] if len(answer) > 4 and isinstance(answer[4], dict) else {}
             code = str(answer[2]) if len(answer) > 2 and answer[2] else "GenericError"
-            services.command_record_answer(
+            command_record_answer(
                 command_id=command_id,
                 error_code=code,
                 error_description=str(answer[3]) if len(answer) > 3 else "",
@@ -374,14 +384,14 @@ class OcppConsumer(AsyncWebsocketConsumer):
         try:
             validate_response(action, payload)
         except OcppError as exc:
-            services.command_record_answer(
+            command_record_answer(
                 command_id=command_id,
                 error_code=exc.code,
                 error_description=f"Station answered with an invalid payload: {exc.description}",
                 error_details={"response": payload},
             )
             return
-        services.command_record_answer(command_id=command_id, response=payload)
+        command_record_answer(command_id=command_id, response=payload)
 
     def _handle_answer(self, frame: list[Any], text: str) -> None:
         message_id = protocol.readable_message_id(frame)

@@ -8,7 +8,8 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
-from ocpp_gateway.calls import EXAMPLE_PAYLOADS, MAX_TIMEOUT_SECONDS
+from ocpp_gateway.calls import MAX_TIMEOUT_SECONDS
+from ocpp_gateway.operations import EXAMPLE_PAYLOADS
 from ocpp_gateway.schemas import CENTRAL_ACTIONS
 
 

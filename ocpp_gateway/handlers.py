@@ -16,8 +16,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from csms import services
 from csms.models import ChargePoint
+from csms.services.authorization import id_tag_authorize
+from csms.services.firmware import diagnostics_status_record, firmware_status_record
+from csms.services.logs import data_transfer_record
+from csms.services.stations import charge_point_boot, connector_status_update
+from csms.services.transactions import meter_values_record, transaction_start, transaction_stop
 from ocpp_gateway.protocol import jsonable
 
 logger = logging.getLogger(__name__)
@@ -81,7 +85,7 @@ def _data_transfer_handler(vendor_id: str, message_id: str | None) -> DataTransf
 @handles("BootNotification")
 def boot_notification(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
     now = timezone.now()
-    status, interval = services.charge_point_boot(
+    status, interval = charge_point_boot(
         charge_point=ctx.charge_point, payload=payload, timestamp=now
     )
     return {"status": status, "currentTime": now, "interval": interval}
@@ -95,7 +99,7 @@ def heartbeat(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
 
 @handles("StatusNotification")
 def status_notification(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
-    services.connector_status_update(
+    connector_status_update(
         charge_point=ctx.charge_point,
         connector_id=payload["connectorId"],
         status=payload["status"],
@@ -110,13 +114,13 @@ def status_notification(ctx: StationContext, payload: dict[str, Any]) -> dict[st
 
 @handles("Authorize")
 def authorize(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
-    _, info = services.id_tag_authorize(id_tag=payload["idTag"])
+    _, info = id_tag_authorize(id_tag=payload["idTag"])
     return {"idTagInfo": info}
 
 
 @handles("StartTransaction")
 def start_transaction(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
-    tx, info = services.transaction_start(
+    tx, info = transaction_start(
         charge_point=ctx.charge_point,
         connector_id=payload["connectorId"],
         id_tag=payload["idTag"],
@@ -129,7 +133,7 @@ def start_transaction(ctx: StationContext, payload: dict[str, Any]) -> dict[str,
 
 @handles("StopTransaction")
 def stop_transaction(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
-    _, info = services.transaction_stop(
+    _, info = transaction_stop(
         charge_point=ctx.charge_point,
         transaction_id=payload["transactionId"],
         meter_stop=payload["meterStop"],
@@ -144,7 +148,7 @@ def stop_transaction(ctx: StationContext, payload: dict[str, Any]) -> dict[str, 
 
 @handles("MeterValues")
 def meter_values(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
-    services.meter_values_record(
+    meter_values_record(
         charge_point=ctx.charge_point,
         connector_id=payload["connectorId"],
         transaction_id=payload.get("transactionId"),
@@ -175,8 +179,8 @@ def data_transfer(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any
         status = "UnknownMessageId"
     else:
         status = "UnknownVendorId"
-    services.data_transfer_record(
-        charge_point=ctx.charge_point,
+    data_transfer_record(
+        charge_point_id=ctx.charge_point.pk,
         vendor_id=vendor_id,
         message_id=message_id or "",
         data=data or "",
@@ -191,11 +195,11 @@ def data_transfer(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any
 
 @handles("FirmwareStatusNotification")
 def firmware_status_notification(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
-    services.firmware_status_record(charge_point=ctx.charge_point, status=payload["status"])
+    firmware_status_record(charge_point=ctx.charge_point, status=payload["status"])
     return {}
 
 
 @handles("DiagnosticsStatusNotification")
 def diagnostics_status_notification(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
-    services.diagnostics_status_record(charge_point=ctx.charge_point, status=payload["status"])
+    diagnostics_status_record(charge_point=ctx.charge_point, status=payload["status"])
     return {}

@@ -8,8 +8,8 @@ from typing import Any
 from celery import shared_task
 from django.contrib.auth import get_user_model
 
-from csms import services
 from csms.models import ChargePoint
+from csms.services import commands, reservations
 from ocpp_gateway import calls
 
 # Beyond a command's own deadline: the gateway times its calls out itself, so by then only a
@@ -20,13 +20,13 @@ STALE_COMMAND_GRACE_SECONDS = 10.0
 @shared_task
 def commands_time_out_stale() -> int:
     """Close queued/sent commands that can no longer be answered (their gateway died)."""
-    return services.commands_time_out_stale(grace_seconds=STALE_COMMAND_GRACE_SECONDS)
+    return commands.commands_time_out_stale(grace_seconds=STALE_COMMAND_GRACE_SECONDS)
 
 
 @shared_task
 def reservations_expire() -> int:
     """Close reservations past their expiry date."""
-    return services.reservations_expire()
+    return reservations.reservations_expire()
 
 
 @shared_task

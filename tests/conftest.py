@@ -149,6 +149,6 @@ def _close_db_thread_connections(django_db_setup: Any) -> Any:
 @pytest.fixture(autouse=True)
 def _forget_verified_transactions() -> None:
     """Test databases reuse ids; production ids never repeat, so the cache never needs this."""
-    from csms import services
+    from csms.services import transactions
 
-    services._owned_transactions.clear()
+    transactions._owned_transactions.clear()

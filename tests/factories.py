@@ -13,7 +13,7 @@ from rest_framework.authtoken.models import Token
 
 from csms.models import ChargePoint, Connector, IdTag, Transaction
 from csms.permissions import OPERATORS, SUPPORT
-from csms.services import charge_point_set_password_hash
+from csms.services.stations import charge_point_set_password_hash
 
 _seq = itertools.count(1)
 

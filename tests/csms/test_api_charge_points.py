@@ -9,8 +9,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from csms import services
 from csms.models import ChargePoint, Connector, MessageLog, StatusNotification
+from csms.services.stations import charge_point_update
 from csms.station_auth import check_station_password
 from tests.factories import make_charge_point, make_connector, make_transaction
 
@@ -328,7 +328,7 @@ def test_a_change_does_not_roll_back_connection_state_written_meanwhile():
     seen = timezone.now()
     ChargePoint.objects.filter(pk=station.pk).update(connected=True, last_seen=seen)
 
-    services.charge_point_update(charge_point=stale, name="Renamed")
+    charge_point_update(charge_point=stale, name="Renamed")
 
     station.refresh_from_db()
     assert station.name == "Renamed"

@@ -9,8 +9,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from csms import batching, services
+from csms import batching
 from csms.models import MeterValue, Transaction
+from csms.services.transactions import meter_values_record
 from tests.factories import make_charge_point, make_transaction
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,13 +31,13 @@ def test_it_writes_every_station_of_a_batch_in_one_go():
     tx2 = make_transaction(charge_point=second, started_at=now - timedelta(minutes=5))
 
     with transaction.atomic(), batching.collecting() as writes:
-        services.meter_values_record(
+        meter_values_record(
             charge_point=first,
             connector_id=1,
             transaction_id=tx1.pk,
             meter_values=[_sample(now, 1500, power=7200)],
         )
-        services.meter_values_record(
+        meter_values_record(
             charge_point=second,
             connector_id=1,
             transaction_id=tx2.pk,
@@ -67,7 +68,7 @@ def test_it_never_moves_a_live_view_back_or_touches_a_stopped_session():
 
     with transaction.atomic(), batching.collecting() as writes:
         for tx in (running, stopped):
-            services.meter_values_record(
+            meter_values_record(
                 charge_point=station,
                 connector_id=tx.connector_id,
                 transaction_id=tx.pk,
@@ -89,7 +90,7 @@ def test_it_keeps_the_newest_reading_of_a_session_within_one_batch():
 
     with transaction.atomic(), batching.collecting() as writes:
         for offset, wh in ((2, 3000), (1, 2000)):  # newest first, then an older one
-            services.meter_values_record(
+            meter_values_record(
                 charge_point=station,
                 connector_id=1,
                 transaction_id=tx.pk,
@@ -106,7 +107,7 @@ def test_it_does_not_link_samples_to_another_stations_transaction():
     station, other = make_charge_point(), make_charge_point()
     foreign = make_transaction(charge_point=other)
 
-    services.meter_values_record(
+    meter_values_record(
         charge_point=station,
         connector_id=1,
         transaction_id=foreign.pk,

@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from csms import selectors
 from csms.models import ChargePoint
+from csms.selectors.stations import charge_point_list, online_q
+from csms.selectors.transactions import transaction_list
 from tests.factories import make_charge_point, make_transaction
 
 pytestmark = pytest.mark.django_db
@@ -36,13 +37,11 @@ def test_the_online_filter_agrees_with_is_online_for_every_interval(settings):
             last_seen=None if silence is None else now - timedelta(seconds=silence),
         )
 
-    online = set(
-        ChargePoint.objects.filter(selectors.online_q(now=now)).values_list("identity", flat=True)
-    )
+    online = set(ChargePoint.objects.filter(online_q(now=now)).values_list("identity", flat=True))
 
     assert online == {"DEFAULT-FRESH", "ZERO-MEANS-DEFAULT", "SHORT-FRESH", "LONG-FRESH"}
     assert online == {cp.identity for cp in ChargePoint.objects.all() if cp.is_online}
-    offline = selectors.charge_point_list(online=False).values_list("identity", flat=True)
+    offline = charge_point_list(online=False).values_list("identity", flat=True)
     assert set(offline) == set(cases) - online
 
 
@@ -51,6 +50,6 @@ def test_transactions_match_tags_case_insensitively_and_by_state():
     running = make_transaction(charge_point=station, id_tag="AbC")
     make_transaction(charge_point=station, id_tag="OTHER", stopped_at=timezone.now())
 
-    assert list(selectors.transaction_list(id_tag=" abc ")) == [running]
-    assert list(selectors.transaction_list(active=True)) == [running]
-    assert selectors.transaction_list(active=False).get().id_tag == "OTHER"
+    assert list(transaction_list(id_tag=" abc ")) == [running]
+    assert list(transaction_list(active=True)) == [running]
+    assert transaction_list(active=False).get().id_tag == "OTHER"

@@ -27,7 +27,7 @@ from csms.models import (
     MeterValue,
     Transaction,
 )
-from csms.services import charge_point_set_password_hash
+from csms.services.stations import charge_point_set_password_hash
 from tests.e2e.conftest import E2E_MARKS, Server
 
 pytestmark = E2E_MARKS

@@ -14,8 +14,8 @@ import pytest
 from django.conf import settings
 from django.db import connections, transaction
 
-from csms import services
 from csms.models import ChargePoint, Transaction
+from csms.services.transactions import transaction_start, transaction_stop
 from tests.factories import make_charge_point, make_transaction
 
 pytestmark = [
@@ -58,7 +58,7 @@ def test_twin_start_transactions_get_one_transaction_and_one_id():
 
     def start(first: bool) -> int:
         station = ChargePoint.objects.get(pk=cp.pk)
-        tx, _ = services.transaction_start(
+        tx, _ = transaction_start(
             charge_point=station,
             connector_id=1,
             id_tag="TAG",
@@ -78,7 +78,7 @@ def test_twin_stop_transactions_close_the_transaction_once():
     tx = make_transaction(charge_point=cp, meter_start=100)
 
     def stop(first: bool) -> None:
-        services.transaction_stop(
+        transaction_stop(
             charge_point=ChargePoint.objects.get(pk=cp.pk),
             transaction_id=tx.pk,
             meter_stop=500 if first else 900,

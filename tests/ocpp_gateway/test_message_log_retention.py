@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from csms import services, tasks
+from csms import tasks
 from csms.models import MessageLog
+from csms.services.logs import message_log_purge
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,7 @@ def test_it_deletes_only_rows_older_than_the_retention(settings):
     log_row("RECENT", timedelta(days=29, hours=23))
     log_row("NOW", timedelta(0))
 
-    deleted = services.message_log_purge()
+    deleted = message_log_purge()
 
     assert deleted == 2
     assert remaining() == {"RECENT", "NOW"}
@@ -56,7 +57,7 @@ def test_a_retention_of_zero_keeps_everything(settings):
     settings.OCPP_MESSAGE_LOG_RETENTION_DAYS = 0
     log_row("ANCIENT", timedelta(days=4000))
 
-    assert services.message_log_purge() == 0
+    assert message_log_purge() == 0
 
     assert remaining() == {"ANCIENT"}
 

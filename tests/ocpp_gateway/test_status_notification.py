@@ -1,4 +1,4 @@
-"""Heartbeat and StatusNotification: current connector state plus full history."""
+"""StatusNotification: current connector state plus full history."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import pytest
 
 from csms.models import Connector, StatusNotification
-from ocpp_gateway.schemas import parse_timestamp
 from tests.factories import make_charge_point
 from tests.ocpp_gateway.support import assert_result, db, send
 
@@ -18,13 +17,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 async def station(connect_station):
     await db(make_charge_point)(identity="CP1")
     return await connect_station("CP1")
-
-
-async def test_heartbeat_answers_the_current_time(station):
-    result = assert_result(await send(station, "heartbeat"), "19223201")
-
-    assert set(result) == {"currentTime"}
-    assert parse_timestamp(result["currentTime"]).tzinfo is not None
 
 
 async def test_it_records_the_state_of_connector_zero(station):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ocpp_gateway import calls
+from ocpp_gateway.operations import EXAMPLE_PAYLOADS
 from ocpp_gateway.schemas import CENTRAL_ACTIONS
 from tests.factories import make_charge_point, make_id_tag
 
@@ -12,13 +13,13 @@ pytestmark = pytest.mark.django_db
 
 EXAMPLES = [
     pytest.param(action, payload, id=f"{action}: {title}")
-    for action, items in calls.EXAMPLE_PAYLOADS.items()
+    for action, items in EXAMPLE_PAYLOADS.items()
     for title, payload in items
 ]
 
 
 def test_every_operation_has_an_example():
-    assert set(calls.EXAMPLE_PAYLOADS) == set(CENTRAL_ACTIONS)
+    assert set(EXAMPLE_PAYLOADS) == set(CENTRAL_ACTIONS)
 
 
 @pytest.mark.parametrize("action,payload", EXAMPLES)

@@ -8,8 +8,8 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from csms import services
 from csms.models import Command, Reservation
+from csms.services.commands import command_mark_sent, command_mark_timed_out
 from ocpp_gateway import tasks
 from tests.factories import make_charge_point
 
@@ -103,7 +103,7 @@ def test_a_reserve_now_that_times_out_unsent_rejects_its_reservation():
     cp = make_charge_point()
     reservation, command = _queued_reserve_now(cp, timezone.now())
 
-    services.command_mark_timed_out(command_id=command.pk)
+    command_mark_timed_out(command_id=command.pk)
 
     reservation.refresh_from_db()
     assert reservation.state == Reservation.State.REJECTED
@@ -113,7 +113,7 @@ def test_a_reserve_now_that_expires_in_the_station_queue_rejects_its_reservation
     cp = make_charge_point()
     reservation, command = _queued_reserve_now(cp, timezone.now() - timedelta(seconds=10))
 
-    assert services.command_mark_sent(command_id=command.pk) is None
+    assert command_mark_sent(command_id=command.pk) is None
 
     reservation.refresh_from_db()
     assert reservation.state == Reservation.State.REJECTED
@@ -124,7 +124,7 @@ def test_a_sent_reserve_now_that_times_out_keeps_its_reservation_open():
     reservation, command = _queued_reserve_now(cp, timezone.now())
     Command.objects.filter(pk=command.pk).update(state=Command.State.SENT)
 
-    services.command_mark_timed_out(command_id=command.pk)
+    command_mark_timed_out(command_id=command.pk)
 
     reservation.refresh_from_db()
     assert reservation.state == Reservation.State.REQUESTED  # the station may have accepted

@@ -1,0 +1,198 @@
+"""Authorization writes and decisions: the id-tag registry, idTagInfo, and the local
+authorization list built from the registry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from csms.models import (
+    ChargePoint,
+    IdTag,
+    Transaction,
+)
+from csms.selectors.authorization import id_tag_get
+from csms.services.common import iso_utc
+from csms.services.stations import charge_point_state_update
+
+
+def id_tag_info(tag: IdTag | None, *, now: datetime) -> dict[str, Any]:
+    """OCPP idTagInfo of a registry tag (Invalid when unknown): status, expiry, parent. No
+    ConcurrentTx: that is ``id_tag_authorize``'s."""
+    if tag is None:
+        return {"status": IdTag.Status.INVALID.value}
+    info: dict[str, Any] = {"status": tag.status_at(now)}
+    if tag.expiry_date:
+        info["expiryDate"] = tag.expiry_date
+    if tag.parent_id:
+        assert tag.parent is not None
+        info["parentIdTag"] = tag.parent.id_tag
+    return info
+
+
+def id_tag_authorize(
+    *, id_tag: str, exclude_transaction_id: int | None = None, check_concurrent: bool = True
+) -> tuple[IdTag | None, dict[str, Any]]:
+    """idTagInfo for a tag: registry status, expiry, parent; ConcurrentTx when the tag (case-
+    insensitively) already has an active transaction anywhere."""
+    now = timezone.now()
+    tag = id_tag_get(id_tag=id_tag)
+    info = id_tag_info(tag, now=now)
+    if check_concurrent and info["status"] == IdTag.Status.ACCEPTED and tag is not None:
+        active = Transaction.objects.filter(id_tag_ref=tag, stopped_at__isnull=True)
+        if exclude_transaction_id is not None:
+            active = active.exclude(pk=exclude_transaction_id)
+        if active.exists():
+            info["status"] = "ConcurrentTx"
+    return tag, info
+
+
+def _id_tag_parent(*, parent_id_tag: str | None, own_key: str) -> IdTag | None:
+    if not parent_id_tag:
+        return None
+    key = IdTag.normalize(parent_id_tag)
+    if key == own_key:
+        raise ValidationError({"parent_id_tag": "A tag cannot be its own parent."})
+    parent = IdTag.objects.filter(key=key).first()
+    if parent is None:
+        raise ValidationError({"parent_id_tag": f"Unknown id tag {parent_id_tag!r}."})
+    return parent
+
+
+def _id_tag_save(tag: IdTag) -> IdTag:
+    tag.key = IdTag.normalize(tag.id_tag)
+    clash = IdTag.objects.filter(key=tag.key).exclude(pk=tag.pk).first()
+    if clash is not None:
+        raise ValidationError(
+            {
+                "id_tag": f"Id tag {clash.id_tag!r} already exists; tags are case-insensitive, "
+                f"so {tag.id_tag!r} is the same tag."
+            }
+        )
+    tag.full_clean(validate_unique=False, validate_constraints=False)
+    try:
+        with transaction.atomic():
+            tag.save()
+    except IntegrityError as exc:  # created concurrently
+        raise ValidationError({"id_tag": f"Id tag {tag.id_tag!r} already exists."}) from exc
+    return tag
+
+
+def id_tag_create(
+    *,
+    id_tag: str,
+    status: str = IdTag.Status.ACCEPTED,
+    expiry_date: datetime | None = None,
+    parent_id_tag: str | None = None,
+    note: str = "",
+    user: Any = None,
+) -> IdTag:
+    """Register a tag. Unique case-insensitively; ``parent_id_tag`` names an existing tag."""
+    id_tag = id_tag.strip()
+    parent = _id_tag_parent(parent_id_tag=parent_id_tag, own_key=IdTag.normalize(id_tag))
+    tag = IdTag(
+        id_tag=id_tag, status=status, expiry_date=expiry_date, parent=parent, note=note, user=user
+    )
+    return _id_tag_save(tag)
+
+
+def id_tag_update(*, tag: IdTag, **fields: Any) -> IdTag:
+    """Change status, expiry_date, note, user or parent (``parent_id_tag``: a tag string, None
+    or '' clears). ``id_tag`` may only change its spelling's case: stations and transactions
+    know the tag by its value."""
+    if "id_tag" in fields:
+        new = fields.pop("id_tag").strip()
+        if IdTag.normalize(new) != tag.key:
+            raise ValidationError(
+                {"id_tag": "A tag's value cannot change (only its case); create a new tag."}
+            )
+        tag.id_tag = new
+    if "parent_id_tag" in fields:
+        tag.parent = _id_tag_parent(parent_id_tag=fields.pop("parent_id_tag"), own_key=tag.key)
+    unknown = set(fields) - {"status", "expiry_date", "note", "user"}
+    if unknown:
+        raise ValidationError({name: "This field cannot be changed." for name in sorted(unknown)})
+    for name, value in fields.items():
+        setattr(tag, name, value)
+    return _id_tag_save(tag)
+
+
+def local_list_entries(
+    *, update_type: str, id_tags: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """SendLocalList entries from the id-tag registry, each with the idTagInfo Authorize would
+    give (status, expiry, parent; no ConcurrentTx: the list is for offline use).
+
+    ``id_tags`` None: every registered tag. Otherwise those tags: for a Full list an unknown
+    tag is an error (ValidationError); for a Differential update an unknown tag is sent
+    without idTagInfo, which removes it from the station's list."""
+    now = timezone.now()
+    tags = IdTag.objects.select_related("parent").order_by("key")
+    if id_tags is not None:
+        wanted = {IdTag.normalize(tag): tag for tag in id_tags if tag and tag.strip()}
+        tags = tags.filter(key__in=wanted)
+    entries: list[dict[str, Any]] = []
+    found: set[str] = set()
+    for tag in tags:
+        found.add(tag.key)
+        info = id_tag_info(tag, now=now)
+        if isinstance(info.get("expiryDate"), datetime):
+            info["expiryDate"] = iso_utc(info["expiryDate"])
+        entries.append({"idTag": tag.id_tag, "idTagInfo": info})
+    if id_tags is not None:
+        missing = [wanted[key] for key in wanted if key not in found]
+        if missing and update_type == "Full":
+            raise ValidationError(
+                {"id_tags": f"Not in the id-tag registry: {', '.join(sorted(missing))}."}
+            )
+        entries.extend({"idTag": tag.strip()} for tag in sorted(missing))
+    return entries
+
+
+def local_list_next_version(*, charge_point: ChargePoint) -> int:
+    """One above the version the station last accepted (1 for its first list)."""
+    current = (
+        ChargePoint.objects.filter(pk=charge_point.pk)
+        .values_list("local_list_version", flat=True)
+        .first()
+    )
+    return max(current or 0, 0) + 1
+
+
+def local_list_record_answer(*, charge_point_id: int, status: str, version: Any) -> None:
+    """The station's SendLocalList status: Accepted makes ``version`` the one it holds;
+    VersionMismatch flags the station for a Full list."""
+    if status == "Accepted":
+        charge_point_state_update(
+            charge_point_id=charge_point_id,
+            local_list_version=version,
+            local_list_reported_version=version,
+            local_list_checked_at=timezone.now(),
+            local_list_mismatch=False,
+        )
+    elif status == "VersionMismatch":
+        charge_point_state_update(charge_point_id=charge_point_id, local_list_mismatch=True)
+
+
+def local_list_record_version(*, charge_point_id: int, reported: Any) -> None:
+    """A GetLocalListVersion answer: flag a mismatch with the version it last accepted
+    (-1: the station has no local list, a mismatch only if we ever sent it one)."""
+    sent = (
+        ChargePoint.objects.filter(pk=charge_point_id)
+        .values_list("local_list_version", flat=True)
+        .first()
+    )
+    if reported == -1:
+        mismatch = sent is not None
+    else:
+        mismatch = reported != (sent or 0)
+    charge_point_state_update(
+        charge_point_id=charge_point_id,
+        local_list_reported_version=reported,
+        local_list_checked_at=timezone.now(),
+        local_list_mismatch=mismatch,
+    )

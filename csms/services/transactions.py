@@ -1,0 +1,250 @@
+"""Sessions: StartTransaction, StopTransaction and meter values (written through
+``csms.batching`` inside a gateway batch)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from csms import batching
+from csms.models import (
+    ChargePoint,
+    Transaction,
+    UnmatchedStopTransaction,
+)
+from csms.services.authorization import id_tag_authorize, id_tag_info
+from csms.services.common import INT32_MAX
+from csms.services.reservations import reservation_consume
+
+logger = logging.getLogger(__name__)
+
+
+def transaction_start(
+    *,
+    charge_point: ChargePoint,
+    connector_id: int,
+    id_tag: str,
+    meter_start: int,
+    timestamp: datetime,
+    reservation_id: int | None = None,
+) -> tuple[Transaction, dict[str, Any]]:
+    """Open a session; idempotent on (station, connector, tag, meterStart, timestamp), so a
+    retried StartTransaction gets the same transaction id back. The station has already
+    started charging, so the transaction is recorded whatever the tag's status."""
+    # What a retry repeats exactly (the uniq_transaction_start constraint).
+    key = {
+        "charge_point": charge_point,
+        "connector_id": connector_id,
+        "id_tag": id_tag,
+        "meter_start": meter_start,
+        "started_at": timestamp,
+    }
+    existing = Transaction.objects.filter(**key).first()
+    if existing is not None:
+        tag = existing.id_tag_ref
+        info = id_tag_info(tag, now=timezone.now()) if tag else {"status": "Invalid"}
+        info["status"] = existing.start_status
+        return existing, info
+
+    tag, info = id_tag_authorize(id_tag=id_tag)
+    # The savepoint only serves to survive a concurrent twin's IntegrityError. In a gateway
+    # batch (optimistic, no savepoints) that error fails the attempt and the committer replays
+    # each message in its own savepoint, where this path runs with one: skip two round trips.
+    guard = transaction.atomic() if batching.current() is None else contextlib.nullcontext()
+    try:
+        with guard:
+            tx = Transaction.objects.create(
+                **key,
+                id_tag_ref=tag,
+                reservation_id=reservation_id,
+                start_status=info["status"],
+                last_meter_wh=meter_start,
+                last_meter_at=timestamp,
+            )
+    except IntegrityError:
+        # A concurrent twin won the race (two processes got the retry): return its id.
+        tx = Transaction.objects.get(**key)
+        info["status"] = tx.start_status
+        return tx, info
+    if reservation_id is not None:
+        reservation_consume(charge_point=charge_point, reservation_id=reservation_id, tx=tx)
+    return tx, info
+
+
+def transaction_stop(
+    *,
+    charge_point: ChargePoint,
+    transaction_id: int,
+    meter_stop: int,
+    timestamp: datetime,
+    reason: str = "",
+    id_tag: str = "",
+    transaction_data: list[dict[str, Any]] | None = None,
+    transaction_data_raw: list[dict[str, Any]] | None = None,
+) -> tuple[Transaction | None, dict[str, Any] | None]:
+    """Close a session (locks the transaction row). Idempotent: a retried stop changes nothing.
+    An unknown id is recorded as UnmatchedStopTransaction and still answered."""
+    id_tag_info = None
+    if id_tag:
+        _, id_tag_info = id_tag_authorize(id_tag=id_tag, check_concurrent=False)
+
+    tx = None
+    if 0 <= transaction_id <= INT32_MAX:
+        tx = (
+            Transaction.objects.select_for_update()
+            .filter(pk=transaction_id, charge_point=charge_point)
+            .first()
+        )
+    if tx is None:
+        UnmatchedStopTransaction.objects.create(
+            charge_point=charge_point,
+            transaction_id=transaction_id,
+            id_tag=id_tag,
+            meter_stop=meter_stop,
+            timestamp=timestamp,
+            reason=reason,
+            transaction_data=transaction_data_raw,
+        )
+        logger.warning(
+            "StopTransaction for unknown transaction %s from %s", transaction_id, charge_point
+        )
+        return None, id_tag_info
+    if tx.stopped_at is not None:
+        return tx, id_tag_info
+
+    tx.meter_stop = meter_stop
+    tx.stopped_at = timestamp
+    # OCPP 1.6 StopTransaction.req: reason "MAY only be omitted when the Reason is Local".
+    tx.stop_reason = reason or "Local"
+    tx.stop_id_tag = id_tag
+    tx.transaction_data = transaction_data_raw
+    energy = meter_stop - tx.meter_start
+    # Both readings are int64; their difference may not be (a broken meter). Keep the readings.
+    tx.energy_wh = energy if abs(energy) < 2**63 else None
+    tx.last_meter_wh = meter_stop
+    tx.last_meter_at = timestamp
+    tx.save()
+    if transaction_data:
+        meter_values_record(
+            charge_point=charge_point,
+            connector_id=tx.connector_id,
+            transaction=tx,
+            meter_values=transaction_data,
+        )
+    return tx, id_tag_info
+
+
+_ENERGY = "Energy.Active.Import.Register"
+_POWER = "Power.Active.Import"
+_SOC = "SoC"
+_MAX_POWER_W = Decimal(10) ** 11  # Transaction.last_power_w is numeric(12, 1)
+
+
+def _to_decimal(value: str) -> Decimal | None:
+    try:
+        parsed = Decimal(value)
+    except (InvalidOperation, ValueError):
+        return None
+    if not parsed.is_finite() or abs(parsed) >= Decimal(10) ** 14:
+        return None
+    return parsed.quantize(Decimal("0.000001"))
+
+
+def meter_values_record(
+    *,
+    charge_point: ChargePoint,
+    connector_id: int,
+    meter_values: Iterable[dict[str, Any]],
+    transaction: Transaction | None = None,
+    transaction_id: int | None = None,
+) -> int:
+    """Store every sampled value in one INSERT and refresh the session's live figures.
+
+    ``meter_values`` are validated MeterValue dicts with ``timestamp`` already a datetime.
+    Duplicates (a retried message) are ignored by the table's unique key.
+    """
+    tx_pk: int | None = transaction.pk if transaction is not None else None
+    if tx_pk is None and transaction_id is not None:
+        tx_pk = _owned_transaction(charge_point.pk, transaction_id)
+    rows: list[batching.MeterRow] = []
+    live: dict[str, Any] = {}
+    latest: datetime | None = None
+    for meter_value in meter_values:
+        stamp = meter_value["timestamp"]
+        for sample in meter_value.get("sampledValue", ()):
+            measurand = sample.get("measurand", _ENERGY)
+            unit = sample.get("unit", "")
+            raw = sample["value"]
+            number = _to_decimal(raw) if sample.get("format", "Raw") == "Raw" else None
+            rows.append(
+                (
+                    charge_point.pk,
+                    connector_id,
+                    tx_pk,
+                    stamp,
+                    raw[:2500],
+                    number,
+                    measurand,
+                    sample.get("phase", ""),
+                    unit,
+                    sample.get("context", ""),
+                    sample.get("location", ""),
+                    sample.get("format", ""),
+                )
+            )
+            if number is None or sample.get("phase") or (latest and stamp < latest):
+                continue
+            if measurand == _ENERGY:
+                live["last_meter_wh"] = int(number * 1000 if unit == "kWh" else number)
+            elif measurand == _POWER:
+                watts = (number * 1000 if unit == "kW" else number).quantize(Decimal("0.1"))
+                if abs(watts) >= _MAX_POWER_W:  # a broken meter; the sample is kept as sent
+                    continue
+                live["last_power_w"] = watts
+            elif measurand == _SOC:
+                live["last_soc"] = max(0, min(100, int(number)))
+            else:
+                continue
+            latest = stamp
+    # In a gateway batch the rows join every other station's in one INSERT, and the live view
+    # one UPDATE (csms.batching); otherwise they are written now.
+    batch = batching.current()
+    if batch is not None:
+        batch.meter_values.extend(rows)
+        if tx_pk is not None and live and latest is not None:
+            batch.add_live(tx_pk, latest, live)
+        return len(rows)
+    if rows:
+        batching.meter_values_insert(rows)
+    if tx_pk is not None and live and latest is not None:
+        batching.live_views_update({tx_pk: (latest, live)})
+    return len(rows)
+
+
+# Transaction ids verified to belong to a station: a MeterValues names its transaction every
+# few seconds for hours, and a transaction never changes station, so one SELECT per session
+# replaces one per message. Bounded; cleared wholesale when full (cheap to rebuild).
+_OWNED_CACHE_SIZE = 100_000
+_owned_transactions: dict[int, int] = {}
+
+
+def _owned_transaction(charge_point_id: int, transaction_id: int) -> int | None:
+    """``transaction_id`` if it is a transaction of that station, else None (samples are
+    then kept without a transaction)."""
+    if not 0 <= transaction_id <= INT32_MAX:
+        return None
+    if _owned_transactions.get(transaction_id) == charge_point_id:
+        return transaction_id
+    if not Transaction.objects.filter(pk=transaction_id, charge_point_id=charge_point_id).exists():
+        return None
+    if len(_owned_transactions) >= _OWNED_CACHE_SIZE:
+        _owned_transactions.clear()
+    _owned_transactions[transaction_id] = charge_point_id
+    return transaction_id

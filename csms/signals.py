@@ -1,0 +1,25 @@
+"""Domain events the core sends and other apps (the gateway, billing) subscribe to.
+
+``csms`` never imports the apps built on it; when the domain has something to tell them, it
+sends one of these. Receivers run synchronously in the sender's transaction; a receiver with
+outside effects (a channel-layer send, a task) defers them with ``transaction.on_commit``.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# A station was deleted. Kwargs: ``charge_point_id``, ``identity`` and ``channel_name``, the
+# channel of its consumer if it was connected ('' otherwise). Sent inside the transaction that
+# deletes it: act on commit (the gateway closes the socket then).
+charge_point_deleted = Signal()
+
+# The station answered a command with a CALLRESULT. Kwargs: ``command`` (stored, state
+# answered) and ``response`` (the schema-valid payload). Sent in a savepoint of the transaction
+# that stores the answer: a receiver that raises rolls its own writes back, never the answer.
+command_answered = Signal()
+
+# The station never acted on a command: it answered with a CALLERROR, or the call was never
+# delivered (timed out or failed while queued). Kwargs: ``command``. Receivers undo what was
+# prepared for it, in the same transaction.
+command_not_done = Signal()
