@@ -40,7 +40,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy csms ocpp_gateway billing wallet
+	$(BIN)/mypy csms ocpp_gateway billing wallet simulator
 
 worker: install
 	$(BIN)/celery -A csms worker -l info

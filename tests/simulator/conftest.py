@@ -19,7 +19,7 @@ from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 from websockets.asyncio.server import ServerConnection, serve
 
-from ocpp_gateway.simulator import SimulatedStation, StationConfig
+from simulator import SimulatedStation, StationConfig
 
 
 def now_iso() -> str:

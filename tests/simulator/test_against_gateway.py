@@ -16,7 +16,7 @@ from channels.testing import WebsocketCommunicator
 from websockets.asyncio.server import ServerConnection, serve
 
 from csms.models import ChargePoint, Command, Connector, MeterValue, Transaction
-from ocpp_gateway.simulator import SimulatedStation
+from simulator import SimulatedStation
 from tests.factories import make_charge_point, make_id_tag
 from tests.simulator.conftest import fast_config
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ocpp_gateway.simulator.keys import standard_keys
+from simulator.keys import standard_keys
 
 
 def keys(**overrides: object):

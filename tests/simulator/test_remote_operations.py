@@ -668,7 +668,7 @@ def test_every_operation_with_follow_up_work_releases_it_once_answered():
     the hook they would only start after a 2 s grace period."""
     import inspect
 
-    from ocpp_gateway.simulator import SimulatedStation
+    from simulator import SimulatedStation
     from tests.simulator.conftest import fast_config
 
     station = SimulatedStation(fast_config("ws://127.0.0.1:9/ocpp"))

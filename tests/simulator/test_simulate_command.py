@@ -1,4 +1,4 @@
-"""``manage.py simulate`` and ``python -m ocpp_gateway.simulator``: a fleet runs against a
+"""``manage.py simulate`` and ``python -m simulator``: a fleet runs against a
 central system by URL, and shuts down cleanly."""
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def test_tags_are_seeded_only_for_this_platform_unless_asked(threaded_central):
 
 def test_the_simulator_package_does_not_import_django():
     probe = (
-        "import sys, ocpp_gateway.simulator, ocpp_gateway.simulator.cli\n"
+        "import sys, simulator, simulator.cli\n"
         "assert not [m for m in sys.modules if m.split('.')[0] == 'django'], 'django imported'\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
@@ -121,7 +121,7 @@ def test_the_simulator_package_does_not_import_django():
 def test_ctrl_c_ends_open_sessions_with_power_loss_and_exits_cleanly(threaded_central):
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "ocpp_gateway.simulator",
+            sys.executable, "-m", "simulator",
             "--url", threaded_central.url,
             "--count", "1",
             "--connectors", "2",

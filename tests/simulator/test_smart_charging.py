@@ -8,7 +8,7 @@ from typing import Any
 
 from ocpp.v16 import call
 
-from ocpp_gateway.simulator.smart_charging import ChargingProfile, Electrical, ProfileStore
+from simulator.smart_charging import ChargingProfile, Electrical, ProfileStore
 from tests.simulator.conftest import FakeCentralSystem
 
 T0 = datetime(2030, 1, 7, 8, 0, tzinfo=UTC)  # a Monday

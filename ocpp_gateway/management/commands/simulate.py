@@ -1,6 +1,7 @@
 """``python manage.py simulate``: simulated OCPP 1.6J charge points against a central system
-(this platform or any other, by ``--url``). The simulator itself (ocpp_gateway.simulator)
-does not touch Django; only the tag seeding here writes to this platform's database.
+(this platform or any other, by ``--url``). The simulator itself (the top-level
+``simulator`` package) does not touch Django; only the tag seeding here writes to this
+platform's database.
 
 Drivers present idTags, and a central system only lets known tags charge: against this platform
 on this machine (a loopback URL, the default) the drivers' tags are registered as Accepted first,
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ocpp_gateway.simulator.cli import add_arguments, configure_logging, fleet_from_options, run
+from simulator.cli import add_arguments, configure_logging, fleet_from_options, run
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Command line of the simulator, shared by ``python -m ocpp_gateway.simulator`` (no Django)
+"""Command line of the simulator, shared by ``python -m simulator`` (no Django)
 and ``python manage.py simulate``."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import logging
 import sys
 from typing import Any
 
-from ocpp_gateway.simulator.config import FleetConfig, StationConfig, parse_range
-from ocpp_gateway.simulator.runner import FleetSummary, run_until_signalled
+from simulator.config import FleetConfig, StationConfig, parse_range
+from simulator.runner import FleetSummary, run_until_signalled
 
 DEFAULT_URL = "ws://127.0.0.1:8000/ocpp"
 
@@ -165,9 +165,9 @@ def configure_logging(level: str, *, install_handler: bool) -> None:
     if install_handler:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger().setLevel(logging.WARNING if level != "DEBUG" else logging.DEBUG)
-    logging.getLogger("ocpp_gateway.simulator").setLevel(level)
+    logging.getLogger("simulator").setLevel(level)
     frames = logging.DEBUG if level == "DEBUG" else logging.WARNING
-    logging.getLogger("ocpp_gateway.simulator.frames").setLevel(frames)
+    logging.getLogger("simulator.frames").setLevel(frames)
     logging.getLogger("ocpp").setLevel(frames)
 
 
@@ -181,7 +181,7 @@ def run(fleet: FleetConfig) -> FleetSummary | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ocpp_gateway.simulator",
+        prog="python -m simulator",
         description="Simulated OCPP 1.6J charge points for any central system.",
     )
     add_arguments(parser)

@@ -10,10 +10,10 @@ import time
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from ocpp_gateway.simulator.config import FleetConfig
-from ocpp_gateway.simulator.station import SimulatedStation
+from simulator.config import FleetConfig
+from simulator.station import SimulatedStation
 
-logger = logging.getLogger("ocpp_gateway.simulator")
+logger = logging.getLogger("simulator")
 
 
 @dataclass(slots=True)

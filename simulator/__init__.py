@@ -1,11 +1,11 @@
 """Simulated OCPP 1.6J charge points.
 
 Run them with ``python manage.py simulate`` (this platform; registers the drivers' tags when the
-URL is local) or, without Django, ``python -m ocpp_gateway.simulator`` against any OCPP 1.6J
+URL is local) or, without Django, ``python -m simulator`` against any OCPP 1.6J
 central system::
 
     python manage.py simulate --count 20 --url ws://localhost:8000/ocpp
-    python -m ocpp_gateway.simulator --url wss://csms.example.com/ocpp --prefix ACME --count 5 \\
+    python -m simulator --url wss://csms.example.com/ocpp --prefix ACME --count 5 \\
         --password s3cret --dc --power-kw 150 --tags CARD1,CARD2 --session-minutes 10-40
 
 Stations are ``<prefix><NNN>``; each connects to ``<url>/<identity>`` (subprotocol ocpp1.6,
@@ -41,8 +41,8 @@ How a simulated station behaves (where OCPP leaves room, what we chose):
 
 from __future__ import annotations
 
-from ocpp_gateway.simulator.config import FleetConfig, StationConfig
-from ocpp_gateway.simulator.runner import FleetSummary, run_fleet
-from ocpp_gateway.simulator.station import SimulatedStation
+from simulator.config import FleetConfig, StationConfig
+from simulator.runner import FleetSummary, run_fleet
+from simulator.station import SimulatedStation
 
 __all__ = ["FleetConfig", "FleetSummary", "SimulatedStation", "StationConfig", "run_fleet"]

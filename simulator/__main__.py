@@ -2,6 +2,6 @@ from __future__ import annotations
 
 import sys
 
-from ocpp_gateway.simulator.cli import main
+from simulator.cli import main
 
 sys.exit(main())
