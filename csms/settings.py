@@ -154,7 +154,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "csms.apis.exception_handler",
+    "EXCEPTION_HANDLER": "csms.api.common.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "CSMS API",

@@ -11,8 +11,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Browsers ask for /favicon.ico on every page (the admin names none): no 404 each time.
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
-    path("api/v1/", include("csms.api_urls")),
-    path("api/v1/", include("ocpp_gateway.api_urls")),
+    path("api/v1/", include("csms.api.urls")),
+    path("api/v1/", include("ocpp_gateway.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -216,15 +216,21 @@ CHARGE_POINT_FIRMWARE_FIELDS = (
     "diagnostics_status",
     "diagnostics_status_at",
 )
-CHARGE_POINT_REMOTE_STATE_FIELDS = (
+CHARGE_POINT_LOCAL_LIST_FIELDS = (
     "local_list_version",
     "local_list_reported_version",
     "local_list_checked_at",
     "local_list_mismatch",
+)
+CHARGE_POINT_CONFIGURATION_FIELDS = (
     "configuration",
     "configuration_unknown_keys",
     "configuration_at",
     "reboot_required",
+)
+# What remote operations leave on the station (SendLocalList, GetConfiguration, ...).
+CHARGE_POINT_REMOTE_STATE_FIELDS = (
+    CHARGE_POINT_LOCAL_LIST_FIELDS + CHARGE_POINT_CONFIGURATION_FIELDS
 )
 CONNECTOR_STATE_FIELDS = (
     "connector_id",

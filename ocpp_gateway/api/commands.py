@@ -20,13 +20,10 @@ gets 403, anonymous callers 401.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -41,17 +38,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from csms.models import (
-    ChargePoint,
-    ChargingProfile,
-    Command,
-    CompositeSchedule,
-    Reservation,
-    Transaction,
+from csms.api.common import (
+    charge_point_or_404,
+    query_bool,
+    query_choice,
+    query_datetime,
+    query_text,
+    transaction_or_404,
 )
+from csms.models import CHARGE_POINT_LOCAL_LIST_FIELDS, ChargePoint, Command
 from csms.permissions import CanSendCommands
+from csms.selectors.commands import command_list
 from csms.services.authorization import local_list_entries
-from csms.services.reservations import OPEN_RESERVATION_STATES
 from ocpp_gateway import calls
 from ocpp_gateway.operations import EXAMPLE_PAYLOADS
 from ocpp_gateway.schemas import CENTRAL_ACTIONS
@@ -59,40 +57,7 @@ from ocpp_gateway.schemas import CENTRAL_ACTIONS
 logger = logging.getLogger(__name__)
 
 ACTIONS = sorted(CENTRAL_ACTIONS)
-
-
-# --- Reads ------------------------------------------------------------------------------------
-
-
-def command_list(
-    *,
-    charge_point: str | None = None,
-    action: str | None = None,
-    state: str | None = None,
-    issued_by: str | None = None,
-    source: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> QuerySet[Command]:
-    commands = Command.objects.select_related("charge_point", "issued_by")
-    if charge_point:
-        commands = commands.filter(charge_point__identity=charge_point)
-    if action:
-        commands = commands.filter(action=action)
-    if state:
-        commands = commands.filter(state=state)
-    if issued_by:
-        commands = commands.filter(issued_by__username=issued_by)
-    if source:
-        commands = commands.filter(source=source)
-    if since:
-        commands = commands.filter(created_at__gte=since)
-    if until:
-        commands = commands.filter(created_at__lt=until)
-    return commands
-
-
-# --- Helpers ----------------------------------------------------------------------------------
+COMMAND_STATES = [s.value for s in Command.State]
 
 
 class CommandRefused(exceptions.APIException):
@@ -106,54 +71,14 @@ class CommandRefused(exceptions.APIException):
         super().__init__(detail=detail)
 
 
-def _charge_point_or_404(identity: str) -> ChargePoint:
-    charge_point = ChargePoint.objects.filter(identity=identity).first()
-    if charge_point is None:
-        raise exceptions.NotFound(f"No charge point with identity {identity!r}.")
-    return charge_point
-
-
-def _wait(request: Request) -> bool:
-    raw = request.query_params.get("wait")
-    if raw is None or raw == "":
-        return True
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes"}:
-        return True
-    if value in {"0", "false", "no"}:
-        return False
-    raise exceptions.ValidationError({"wait": f"Expected 0 or 1, got {raw!r}."})
-
-
-def _query_datetime(request: Request, name: str) -> datetime | None:
-    raw = request.query_params.get(name)
-    if not raw:
-        return None
+def command_send_response(request: Request, **kwargs: Any) -> Response:
+    """Run calls.command_send for the API caller (``?wait`` honoured) and shape the answer
+    (see the module docstring)."""
+    wait = query_bool(request, "wait")
     try:
-        parsed = parse_datetime(raw.strip().replace(" ", "+"))
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise exceptions.ValidationError(
-            {name: f"Expected an ISO 8601 datetime such as 2030-01-31T08:00:00Z, got {raw!r}."}
+        command = calls.command_send(
+            issued_by=request.user, source="api", wait=wait is not False, **kwargs
         )
-    return parsed.replace(tzinfo=UTC) if timezone.is_naive(parsed) else parsed
-
-
-def _query_choice(request: Request, name: str, allowed: list[str]) -> str | None:
-    raw = request.query_params.get(name)
-    if not raw:
-        return None
-    if raw not in allowed:
-        raise exceptions.ValidationError({name: f"Expected one of {', '.join(allowed)}."})
-    return raw
-
-
-def _send(request: Request, **kwargs: Any) -> Response:
-    """Run calls.command_send and shape the answer (see the module docstring)."""
-    wait = _wait(request)
-    try:
-        command = calls.command_send(issued_by=request.user, source="api", wait=wait, **kwargs)
     except calls.CommandError as exc:
         raise CommandRefused(exc) from None
     body = CommandOutputSerializer(command).data
@@ -283,7 +208,7 @@ class CommandPagination(CursorPagination):
 COMMAND_FILTERS = [
     OpenApiParameter("charge_point", OpenApiTypes.STR, description="Station identity."),
     OpenApiParameter("action", OpenApiTypes.STR, enum=ACTIONS),
-    OpenApiParameter("state", OpenApiTypes.STR, enum=[s.value for s in Command.State]),
+    OpenApiParameter("state", OpenApiTypes.STR, enum=COMMAND_STATES),
     OpenApiParameter("issued_by", OpenApiTypes.STR, description="Issuer's username."),
     OpenApiParameter("source", OpenApiTypes.STR, description="api, admin, task, cli"),
     OpenApiParameter("since", OpenApiTypes.DATETIME, description="Created at or after."),
@@ -292,15 +217,14 @@ COMMAND_FILTERS = [
 
 
 def _filtered_commands(request: Request, **fixed: Any) -> QuerySet[Command]:
-    params = request.query_params
     filters: dict[str, Any] = {
-        "charge_point": params.get("charge_point") or None,
-        "action": _query_choice(request, "action", ACTIONS),
-        "state": _query_choice(request, "state", [s.value for s in Command.State]),
-        "issued_by": params.get("issued_by") or None,
-        "source": params.get("source") or None,
-        "since": _query_datetime(request, "since"),
-        "until": _query_datetime(request, "until"),
+        "charge_point": query_text(request, "charge_point"),
+        "action": query_choice(request, "action", ACTIONS),
+        "state": query_choice(request, "state", COMMAND_STATES),
+        "issued_by": query_text(request, "issued_by"),
+        "source": query_text(request, "source"),
+        "since": query_datetime(request, "since"),
+        "until": query_datetime(request, "until"),
     }
     filters.update(fixed)
     return command_list(**filters)
@@ -327,14 +251,14 @@ class ChargePointCommandApi(generics.ListAPIView):
     pagination_class = CommandPagination
 
     def get_queryset(self) -> QuerySet[Command]:
-        charge_point = _charge_point_or_404(self.kwargs["identity"])
+        charge_point = charge_point_or_404(self.kwargs["identity"])
         return _filtered_commands(self.request, charge_point=charge_point.identity)
 
     def post(self, request: Request, identity: str) -> Response:
-        charge_point = _charge_point_or_404(identity)
+        charge_point = charge_point_or_404(identity)
         data = CommandInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return _send(
+        return command_send_response(
             request,
             charge_point=charge_point,
             action=data.validated_data["action"],
@@ -381,14 +305,12 @@ class TransactionRemoteStopApi(APIView):
     permission_classes = [CanSendCommands]
 
     def post(self, request: Request, pk: int) -> Response:
-        tx = Transaction.objects.select_related("charge_point").filter(pk=pk).first()
-        if tx is None:
-            raise exceptions.NotFound(f"No transaction {pk}.")
+        tx = transaction_or_404(pk)
         if tx.stopped_at is not None:
             raise CommandRefused(
                 calls.CommandNotAllowed(f"Transaction {pk} already ended at {tx.stopped_at}.")
             )
-        return _send(
+        return command_send_response(
             request,
             charge_point=tx.charge_point,
             action="RemoteStopTransaction",
@@ -413,13 +335,7 @@ class LocalListStateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ChargePoint
-        fields = [
-            "charge_point",
-            "local_list_version",
-            "local_list_reported_version",
-            "local_list_checked_at",
-            "local_list_mismatch",
-        ]
+        fields = ["charge_point", *CHARGE_POINT_LOCAL_LIST_FIELDS]
         read_only_fields = fields
 
 
@@ -449,10 +365,10 @@ class ChargePointLocalListApi(APIView):
     permission_classes = [CanSendCommands]
 
     def get(self, request: Request, identity: str) -> Response:
-        return Response(LocalListStateSerializer(_charge_point_or_404(identity)).data)
+        return Response(LocalListStateSerializer(charge_point_or_404(identity)).data)
 
     def post(self, request: Request, identity: str) -> Response:
-        charge_point = _charge_point_or_404(identity)
+        charge_point = charge_point_or_404(identity)
         data = LocalListInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         update_type = data.validated_data["update_type"]
@@ -464,174 +380,9 @@ class ChargePointLocalListApi(APIView):
             raise exceptions.ValidationError(exc.message_dict) from None
         # listVersion is left to calls (the station's accepted version + 1), as for the
         # generic endpoint.
-        return _send(
+        return command_send_response(
             request,
             charge_point=charge_point,
             action="SendLocalList",
             payload={"updateType": update_type, "localAuthorizationList": entries},
         )
-
-
-# --- What commands leave behind ---------------------------------------------------------------
-
-
-class ReservationOutputSerializer(serializers.ModelSerializer):
-    charge_point = serializers.CharField(source="charge_point.identity", read_only=True)
-
-    class Meta:
-        model = Reservation
-        fields = [
-            "id",
-            "charge_point",
-            "connector_id",
-            "id_tag",
-            "parent_id_tag",
-            "expiry_date",
-            "state",
-            "station_status",
-            "transaction",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = fields
-
-
-@extend_schema(
-    summary="Reservations (id is the OCPP reservationId)",
-    parameters=[
-        OpenApiParameter("charge_point", OpenApiTypes.STR),
-        OpenApiParameter("state", OpenApiTypes.STR, enum=[s.value for s in Reservation.State]),
-    ],
-)
-class ReservationListApi(generics.ListAPIView):
-    permission_classes = [CanSendCommands]
-    serializer_class = ReservationOutputSerializer
-
-    def get_queryset(self) -> QuerySet[Reservation]:
-        reservations = Reservation.objects.select_related("charge_point")
-        identity = self.request.query_params.get("charge_point")
-        if identity:
-            reservations = reservations.filter(charge_point__identity=identity)
-        state = _query_choice(self.request, "state", [s.value for s in Reservation.State])
-        if state:
-            reservations = reservations.filter(state=state)
-        return reservations
-
-
-@extend_schema(
-    summary="Cancel a reservation (CancelReservation to its station)",
-    request=None,
-    parameters=[WAIT_PARAM],
-    responses=COMMAND_RESPONSES,
-)
-class ReservationCancelApi(APIView):
-    permission_classes = [CanSendCommands]
-
-    def post(self, request: Request, pk: int) -> Response:
-        reservation = Reservation.objects.select_related("charge_point").filter(pk=pk).first()
-        if reservation is None:
-            raise exceptions.NotFound(f"No reservation {pk}.")
-        if reservation.state not in OPEN_RESERVATION_STATES:
-            raise CommandRefused(
-                calls.CommandNotAllowed(f"Reservation {pk} is already {reservation.state}.")
-            )
-        return _send(
-            request,
-            charge_point=reservation.charge_point,
-            action="CancelReservation",
-            payload={"reservationId": reservation.pk},
-        )
-
-
-class ChargingProfileOutputSerializer(serializers.ModelSerializer):
-    charge_point = serializers.CharField(source="charge_point.identity", read_only=True)
-    schedule_periods = serializers.JSONField(read_only=True)
-
-    class Meta:
-        model = ChargingProfile
-        fields = [
-            "id",
-            "charge_point",
-            "connector_id",
-            "profile_id",
-            "transaction",
-            "stack_level",
-            "purpose",
-            "kind",
-            "recurrency_kind",
-            "valid_from",
-            "valid_to",
-            "charging_rate_unit",
-            "duration",
-            "start_schedule",
-            "min_charging_rate",
-            "schedule_periods",
-            "active",
-            "command",
-            "created_at",
-            "cleared_at",
-        ]
-        read_only_fields = fields
-
-
-@extend_schema(
-    summary="Charging profiles sent to stations (active: installed, not cleared)",
-    parameters=[
-        OpenApiParameter("charge_point", OpenApiTypes.STR),
-        OpenApiParameter("connector_id", OpenApiTypes.INT),
-        OpenApiParameter("active", OpenApiTypes.BOOL),
-    ],
-)
-class ChargingProfileListApi(generics.ListAPIView):
-    permission_classes = [CanSendCommands]
-    serializer_class = ChargingProfileOutputSerializer
-
-    def get_queryset(self) -> QuerySet[ChargingProfile]:
-        profiles = ChargingProfile.objects.select_related("charge_point")
-        params = self.request.query_params
-        if params.get("charge_point"):
-            profiles = profiles.filter(charge_point__identity=params["charge_point"])
-        if params.get("connector_id"):
-            try:
-                profiles = profiles.filter(connector_id=int(params["connector_id"]))
-            except ValueError:
-                raise exceptions.ValidationError({"connector_id": "Expected an integer."}) from None
-        active = _query_choice(self.request, "active", ["true", "false"])
-        if active:
-            profiles = profiles.filter(active=active == "true")
-        return profiles
-
-
-class CompositeScheduleOutputSerializer(serializers.ModelSerializer):
-    charge_point = serializers.CharField(source="charge_point.identity", read_only=True)
-    charging_schedule = serializers.JSONField(read_only=True, allow_null=True)
-
-    class Meta:
-        model = CompositeSchedule
-        fields = [
-            "id",
-            "charge_point",
-            "connector_id",
-            "status",
-            "schedule_start",
-            "charging_schedule",
-            "command",
-            "created_at",
-        ]
-        read_only_fields = fields
-
-
-@extend_schema(
-    summary="GetCompositeSchedule answers, newest first",
-    parameters=[OpenApiParameter("charge_point", OpenApiTypes.STR)],
-)
-class CompositeScheduleListApi(generics.ListAPIView):
-    permission_classes = [CanSendCommands]
-    serializer_class = CompositeScheduleOutputSerializer
-
-    def get_queryset(self) -> QuerySet[CompositeSchedule]:
-        schedules = CompositeSchedule.objects.select_related("charge_point")
-        identity = self.request.query_params.get("charge_point")
-        if identity:
-            schedules = schedules.filter(charge_point__identity=identity)
-        return schedules
