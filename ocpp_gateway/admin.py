@@ -1,9 +1,13 @@
-"""Django admin for remote operations: the command log and what commands leave behind.
+"""Django admin for remote operations: the command log and what commands leave behind, and
+the actions that send commands from the station and transaction changelists.
 
 All of it is read-only. The command log is an audit trail (who sent what, what the station
 answered); reservations, charging profiles, composite schedules, firmware updates and
 diagnostics requests mirror what a station accepted. They change only through commands: the
 actions in ocpp_gateway.admin_actions (on stations, transactions and here, reservations).
+
+csms.admin registers the station and transaction admins without those actions, since csms never
+imports the gateway; this module registers subclasses of them in their place that add them.
 """
 
 from __future__ import annotations
@@ -18,18 +22,28 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from csms.admin import common
+from csms.admin.stations import ChargePointAdmin
+from csms.admin.transactions import TransactionAdmin
 from csms.models import (
+    ChargePoint,
     ChargingProfile,
     Command,
     CompositeSchedule,
     DiagnosticsRequest,
     FirmwareUpdate,
     Reservation,
+    Transaction,
 )
 from csms.permissions import can_send_commands
 from csms.services.reservations import OPEN_RESERVATION_STATES
 from ocpp_gateway import calls
-from ocpp_gateway.admin_actions import refuse, results_page
+from ocpp_gateway.admin_actions import (
+    refuse,
+    remote_stop_action,
+    results_page,
+    send_command_action,
+)
 
 
 def _pretty(value: Any) -> Any:
@@ -51,7 +65,34 @@ def _command_link(command_id: Any) -> Any:
     )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class SendsCommandsAdmin:
+    """For the admins whose actions are declared with ``permissions=["send_command"]``: Django
+    asks the model admin ``has_send_command_permission`` before offering them."""
+
+    def has_send_command_permission(self, request: HttpRequest) -> bool:
+        return can_send_commands(request.user)
+
+
+# The core's admins, with the actions that send commands after their own (csms.admin registered
+# them first: the gateway app comes after csms in INSTALLED_APPS, and imports it anyway).
+admin.site.unregister(ChargePoint)
+admin.site.unregister(Transaction)
+
+
+@admin.register(ChargePoint)
+class GatewayChargePointAdmin(SendsCommandsAdmin, ChargePointAdmin):
+    actions = [*ChargePointAdmin.actions, send_command_action]
+
+
+@admin.register(Transaction)
+class GatewayTransactionAdmin(SendsCommandsAdmin, TransactionAdmin):
+    actions = [*TransactionAdmin.actions, remote_stop_action]
+
+
+class ReadOnlyAdmin(common.ReadOnlyAdmin):
+    """Records of what was sent and answered: not even deletable (they are the audit trail;
+    retention and station deletion remove them)."""
+
     list_per_page = 100
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -59,12 +100,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         hidden = set(self.exclude or ())
         own = [f.name for f in self.model._meta.fields if f.name not in hidden]
         return [*own, *(f for f in self.readonly_fields if f not in own)]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -140,7 +175,7 @@ class CommandAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(ReadOnlyAdmin):
+class ReservationAdmin(SendsCommandsAdmin, ReadOnlyAdmin):
     list_display = [
         "id",
         "charge_point",
@@ -156,9 +191,6 @@ class ReservationAdmin(ReadOnlyAdmin):
     list_select_related = ["charge_point", "created_by"]
     search_fields = ["id_tag", "charge_point__identity"]
     actions = ["cancel_reservations"]
-
-    def has_send_command_permission(self, request: HttpRequest) -> bool:
-        return can_send_commands(request.user)
 
     @admin.action(description="Cancel the selected reservations", permissions=["send_command"])
     def cancel_reservations(

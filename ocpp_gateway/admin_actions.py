@@ -1,4 +1,4 @@
-"""Admin actions that send OCPP operations to stations (used by csms.admin).
+"""Admin actions that send OCPP operations to stations (used by ocpp_gateway.admin).
 
 ``send_command_action`` (ChargePoint changelist): support staff and operators select stations,
 pick an operation and fill in its payload on an intermediate page; every selected station is

@@ -14,6 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import Tariff
+from csms.admin.stations import ChargePointAdmin
+from csms.admin.transactions import TransactionAdmin
 from csms.models import (
     ChargePoint,
     ConnectionAttempt,
@@ -24,9 +26,12 @@ from csms.models import (
     MessageLog,
     MeterValue,
     StatusNotification,
+    Transaction,
     UnmatchedStopTransaction,
 )
 from csms.station_auth import check_station_password
+from ocpp_gateway.admin import GatewayChargePointAdmin, GatewayTransactionAdmin
+from ocpp_gateway.admin_actions import remote_stop_action, send_command_action
 from tests.factories import (
     make_charge_point,
     make_connector,
@@ -483,13 +488,46 @@ def test_the_online_filter_honours_the_heartbeat_interval(operator_client):
     assert response.context["cl"].result_count == 0
 
 
-def test_command_actions_are_offered_to_staff_when_remote_operations_are_installed(rf, support):
-    pytest.importorskip("ocpp_gateway.admin_actions")
-    from csms.models import Transaction
-
+def test_command_actions_are_offered_to_support_staff(rf, support):
     request = rf.get("/admin/")
     request.user = support
     assert "send_command_action" in admin.site._registry[ChargePoint].get_actions(request)
     assert "remote_stop_action" in admin.site._registry[Transaction].get_actions(request)
     # Support staff cannot change registration, so those actions are not offered to them.
     assert "reject_registration" not in admin.site._registry[ChargePoint].get_actions(request)
+
+
+def test_the_gateway_registers_the_core_admins_with_its_command_actions(rf):
+    """csms.admin never imports the gateway: ocpp_gateway.admin registers subclasses of the
+    core's station and transaction admins in their place, adding its actions after theirs."""
+    request = rf.get("/admin/")
+    request.user = make_user(username="root", is_staff=True, is_superuser=True)
+    station_admin = admin.site._registry[ChargePoint]
+    transaction_admin = admin.site._registry[Transaction]
+
+    assert type(station_admin) is GatewayChargePointAdmin
+    assert issubclass(GatewayChargePointAdmin, ChargePointAdmin)
+    assert type(transaction_admin) is GatewayTransactionAdmin
+    assert issubclass(GatewayTransactionAdmin, TransactionAdmin)
+    actions = station_admin.get_actions(request)
+    assert [(name, label) for name, (_, _, label) in actions.items()] == [
+        ("delete_selected", "Delete selected %(verbose_name_plural)s"),
+        ("accept_registration", "Accept selected stations (registration)"),
+        ("reject_registration", "Reject selected stations (registration)"),
+        ("send_command_action", "Send an OCPP command to the selected stations"),
+    ]
+    assert actions["send_command_action"][0] is send_command_action
+    # Charging history is never deleted, so the remote stop is the transactions' only action.
+    assert list(transaction_admin.get_actions(request)) == ["remote_stop_action"]
+    assert transaction_admin.get_actions(request)["remote_stop_action"][0] is remote_stop_action
+
+
+def test_the_station_changelist_offers_the_send_command_action(world):
+    root = make_user(username="root", is_staff=True, is_superuser=True)
+
+    response = client_for(root).get(admin_url(ChargePoint, "changelist"))
+
+    assert response.status_code == 200
+    choices = dict(response.context["action_form"].fields["action"].choices)
+    assert choices["send_command_action"] == "Send an OCPP command to the selected stations"
+    assert 'value="send_command_action"' in response.content.decode()
