@@ -11,6 +11,9 @@ tells the issuer on a reply channel; the issuer then reads the stored Command.
 Nothing is left pending: the consumer times a call out at ``created_at + timeout``; an issuer
 that hears nothing by then (the gateway process died) marks it timed out itself; and the
 ``commands_time_out_stale`` task closes what no issuer waited for.
+
+One module past ~400 lines on purpose: check, store, dispatch and wait are one protocol, read
+top to bottom, and the errors above it are its vocabulary (callers name them ``calls.X``).
 """
 
 from __future__ import annotations

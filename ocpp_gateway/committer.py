@@ -195,14 +195,21 @@ def _reset(batch: _Batch) -> None:
         job.result = job.error = None
 
 
-def _execute_each(batch: _Batch) -> None:
-    """Fallback: one transaction per job, then the message log and 'last seen' stamps."""
-    for job in batch.jobs:
+def _run_each_atomic(jobs: list[_Job]) -> None:
+    """Run each job in its own atomic block, keeping its result or error: one job's failure
+    rolls back only its own writes. Inside a transaction each block is a savepoint (the
+    replay); outside one, its own transaction (the fallback)."""
+    for job in jobs:
         try:
             with transaction.atomic():
                 job.result = job.fn(*job.args)
         except Exception as exc:
             job.error = exc
+
+
+def _execute_each(batch: _Batch) -> None:
+    """Fallback: one transaction per job, then the message log and 'last seen' stamps."""
+    _run_each_atomic(batch.jobs)
     if batch.logs:
         _write_logs_alone(batch.logs)
     if batch.seen:
@@ -251,12 +258,7 @@ def _execute_once(batch: _Batch, *, isolate: bool) -> None:
     with transaction.atomic():
         if isolate:
             # Replay: each job in its own savepoint, writing its own rows.
-            for job in batch.jobs:
-                try:
-                    with transaction.atomic():
-                        job.result = job.fn(*job.args)
-                except Exception as exc:
-                    job.error = exc
+            _run_each_atomic(batch.jobs)
         else:
             # Optimistic: hot-path rows of every job are collected and written together.
             with batching.collecting() as writes:

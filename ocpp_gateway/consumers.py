@@ -2,7 +2,8 @@
 
 A thin adapter: it authenticates the handshake, parses frames, looks up the handler, awaits it
 through the group committer and sends the answer. Calls *to* the station arrive on this
-consumer's channel (from any process, see ocpp_gateway.calls) and go out one at a time.
+consumer's channel (from any process, see ocpp_gateway.calls) and are handed to its
+CallQueue (ocpp_gateway.call_queue), which sends them one at a time and matches the answers.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -20,12 +20,6 @@ from django.utils import timezone
 
 from csms.models import IDENTITY_PATTERN, ChargePoint, ConnectionAttempt, MessageLog
 from csms.models import RegistrationStatus as Registration
-from csms.services.commands import (
-    command_fail,
-    command_mark_sent,
-    command_mark_timed_out,
-    command_record_answer,
-)
 from csms.services.stations import (
     charge_point_connected,
     charge_point_disconnected,
@@ -33,6 +27,7 @@ from csms.services.stations import (
 )
 from csms.station_auth import check_station_password, parse_basic_auth
 from ocpp_gateway import protocol
+from ocpp_gateway.call_queue import CallQueue
 from ocpp_gateway.committer import get_committer, log_row
 from ocpp_gateway.handlers import HANDLERS, StationContext
 from ocpp_gateway.schemas import (
@@ -46,7 +41,6 @@ from ocpp_gateway.schemas import (
     OcppError,
     SecurityErr,
     validate_request,
-    validate_response,
 )
 
 logger = logging.getLogger(__name__)
@@ -86,15 +80,6 @@ def _authenticate(
     return charge_point, ""
 
 
-def _call_of(event: dict[str, Any]) -> tuple[str, dict[str, Any], float] | None:
-    """(action, request, deadline as epoch seconds) when the ocpp.call event carries them
-    (ocpp_gateway.calls sends them, saving a database read before the call goes out)."""
-    action, request, deadline = event.get("action"), event.get("request"), event.get("deadline")
-    if isinstance(action, str) and isinstance(request, dict) and isinstance(deadline, float):
-        return action, request, deadline
-    return None
-
-
 class OcppConsumer(AsyncWebsocketConsumer):
     charge_point: ChargePoint | None = None
     identity: str = ""
@@ -106,11 +91,15 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self.identity = self.scope["url_route"]["kwargs"].get("identity", "")
         self.remote = self._remote_address()
         self.committer = get_committer()
-        self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._awaiting: tuple[str, asyncio.Future[list[Any]]] | None = None
-        self._awaiting_action = ""
-        self._in_flight: dict[str, Any] | None = None
-        self._sender: asyncio.Task[None] | None = None
+        self.calls = CallQueue(
+            name=self.identity,
+            run=self.committer.run,
+            send=lambda text, action, message_id: self._send(
+                text, protocol.CALL, action, message_id
+            ),
+            # Looked up at each send, not bound now: the layer's send may be replaced later.
+            notify=lambda channel, message: self.channel_layer.send(channel, message),
+        )
         offered = self.scope.get("subprotocols") or []
 
         if not _IDENTITY.fullmatch(self.identity):
@@ -143,7 +132,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             # another process): close the old one so only this connection speaks for it.
             await self.channel_layer.send(replaced, {"type": "ocpp.replaced"})
         await self.accept(protocol.SUBPROTOCOL if offered else None)
-        self._sender = asyncio.get_running_loop().create_task(self._send_calls())
+        self.calls.start()
         logger.info("%s connected from %s", self.identity, self.remote)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -166,39 +155,14 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if charge_point is None or self._offline_done:
             return
         self._offline_done = True
-        if self._sender is not None:
-            self._sender.cancel()
-        if self._awaiting is not None and not self._awaiting[1].done():
-            self._awaiting[1].cancel()
-        # The call in flight (sent, or being claimed) and those still queued end as failed now,
-        # not at their timeout: their issuers learn at once. An answer stored just before
-        # makes command_fail a no-op; the committer runs jobs in order, so it is seen.
-        in_flight = self._in_flight
-        undelivered = []
-        while not self._outbox.empty():
-            undelivered.append(self._outbox.get_nowait())
         channel_name = self.channel_name
         now = timezone.now()
-
-        def went_offline() -> None:
-            charge_point_disconnected(
+        # Marking the station offline shares the job that fails its waiting calls.
+        await self.calls.close(
+            lambda: charge_point_disconnected(
                 charge_point_id=charge_point.pk, channel_name=channel_name, timestamp=now
             )
-            if in_flight is not None:
-                command_fail(
-                    command_id=in_flight["command_id"],
-                    description="The station disconnected before answering.",
-                )
-            for event in undelivered:
-                command_fail(
-                    command_id=event["command_id"],
-                    description="The station disconnected before the call was sent.",
-                )
-
-        await self.committer.run(went_offline)
-        for event in [in_flight, *undelivered]:
-            if event is not None:
-                await self._notify_issuer(event)
+        )
         logger.info("%s disconnected (code %s)", self.identity, code)
 
     async def ocpp_replaced(self, event: dict[str, Any]) -> None:
@@ -298,128 +262,19 @@ class OcppConsumer(AsyncWebsocketConsumer):
     # --- Calls to the station ---------------------------------------------------------------
 
     async def ocpp_call(self, event: dict[str, Any]) -> None:
-        """A Command for this station, from any process: {"command_id", "reply_channel"?}.
-
-        Queued, not awaited here: the consumer must keep reading frames (the answer among
-        them) while a call is outstanding."""
-        self._outbox.put_nowait(event)
-
-    async def _send_calls(self) -> None:
-        # OCPP-J allows one outstanding CALL per direction: send, await answer, next.
-        while True:
-            event = await self._outbox.get()
-            self._in_flight = event
-            try:
-                await self._perform_call(event)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("%s: sending command %s failed", self.identity, event)
-            self._in_flight = None
-            await self._notify_issuer(event)
-
-    async def _perform_call(self, event: dict[str, Any]) -> None:
-        command_id = event["command_id"]
-        sent = self.committer.run(lambda: command_mark_sent(command_id=command_id))
-        call = _call_of(event)
-        if call is None:
-            # An event without the call itself: read it (claiming the command) first.
-            command = await sent
-            if command is None:  # already final: timed out while queued, or a duplicate
-                return
-            deadline = command.deadline.timestamp()
-            call = (command.action, command.request, deadline)
-            claim: asyncio.Future[Any] | None = None
-        elif time.time() >= call[2]:
-            await sent  # marks it timed out while queued
-            return
-        else:
-            # The event carries the call: send it now and let the claim (state "sent") commit
-            # meanwhile; the committer runs jobs in order, so the answer is stored after it.
-            claim = asyncio.ensure_future(sent)
-        action, request, deadline = call
-        message_id = str(command_id)
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._awaiting = (message_id, future)
-        self._awaiting_action = action
-        try:
-            try:
-                await self._send(
-                    protocol.call(message_id, action, request), protocol.CALL, action, message_id
-                )
-            except Exception as exc:
-                logger.warning("%s: could not send %s: %s", self.identity, action, exc)
-                reason = f"Could not send the call: {exc}"
-                if claim is not None:
-                    await claim
-                await self.committer.run(
-                    lambda: command_fail(command_id=command_id, description=reason)
-                )
-                return
-            answer = await asyncio.wait_for(future, timeout=max(deadline - time.time(), 0.01))
-        except TimeoutError:
-            if claim is not None:
-                await claim
-            await self.committer.run(lambda: command_mark_timed_out(command_id=command_id))
-            return
-        finally:
-            self._awaiting = None
-        if claim is not None and await claim is None:
-            return  # closed meanwhile (timed out or failed elsewhere): the answer is late
-        await self.committer.run(self._store_answer, command_id, action, answer)
-
-    @staticmethod
-    def _store_answer(command_id: Any, action: str, answer: list[Any]) -> None:
-        if answer[0] == protocol.CALLERROR:
-            details = answer[4] if len(answer) > 4 and isinstance(answer[4], dict) else {}
-            code = str(answer[2]) if len(answer) > 2 and answer[2] else "GenericError"
-            command_record_answer(
-                command_id=command_id,
-                error_code=code,
-                error_description=str(answer[3]) if len(answer) > 3 else "",
-                error_details=details,
-            )
-            return
-        payload = answer[2] if len(answer) > 2 else None
-        try:
-            validate_response(action, payload)
-        except OcppError as exc:
-            command_record_answer(
-                command_id=command_id,
-                error_code=exc.code,
-                error_description=f"Station answered with an invalid payload: {exc.description}",
-                error_details={"response": payload},
-            )
-            return
-        command_record_answer(command_id=command_id, response=payload)
+        """A Command for this station, from any process: {"command_id", "reply_channel"?}."""
+        self.calls.enqueue(event)
 
     def _handle_answer(self, frame: list[Any], text: str) -> None:
+        action = self.calls.answer(frame, text)
         message_id = protocol.readable_message_id(frame)
-        action = ""
-        awaiting = self._awaiting
-        if awaiting is not None and awaiting[0] == message_id and not awaiting[1].done():
-            action = self._awaiting_action
-            awaiting[1].set_result(frame)
-        else:
-            logger.warning("%s answered a call we are not waiting for: %.200s", self.identity, text)
         self._log(
             MessageLog.Direction.IN,
             text,
             frame[0],
-            action,
+            action or "",
             message_id if message_id is not None else "",
         )
-
-    async def _notify_issuer(self, event: dict[str, Any]) -> None:
-        reply_channel = event.get("reply_channel")
-        if not reply_channel:
-            return
-        try:
-            await self.channel_layer.send(
-                reply_channel, {"type": "ocpp.command_done", "command_id": event["command_id"]}
-            )
-        except Exception as exc:  # the issuer reads the stored Command at its deadline anyway
-            logger.warning("%s: could not notify %s: %s", self.identity, reply_channel, exc)
 
     # --- Output -----------------------------------------------------------------------------
 
