@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from csms.models import ChargePoint, Connector, IdTag, Transaction
+from csms.models import ChargePoint, Connector, IdTag, Reservation, Transaction
 from csms.permissions import OPERATORS, SUPPORT
 from csms.services.stations import charge_point_set_password_hash
 
@@ -76,5 +76,25 @@ def make_transaction(
         id_tag=id_tag,
         meter_start=meter_start,
         started_at=started_at or timezone.now(),
+        **fields,
+    )
+
+
+def make_reservation(
+    *,
+    charge_point: ChargePoint,
+    connector_id: int = 1,
+    id_tag: str = "T",
+    expires_in: timedelta = timedelta(hours=1),
+    state: str = Reservation.State.ACTIVE,
+    **fields: Any,
+) -> Reservation:
+    """A reservation the station holds (Active) until ``expires_in`` from now."""
+    return Reservation.objects.create(
+        charge_point=charge_point,
+        connector_id=connector_id,
+        id_tag=id_tag,
+        expiry_date=timezone.now() + expires_in,
+        state=state,
         **fields,
     )

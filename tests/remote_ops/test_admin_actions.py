@@ -11,7 +11,7 @@ from django.test import Client
 
 from csms.models import ChargePoint, Command, Reservation
 from csms.permissions import OPERATORS, SUPPORT
-from tests.factories import make_transaction, make_user
+from tests.factories import make_reservation, make_transaction, make_user
 from tests.remote_ops.conftest import answer_call, in_worker_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -204,19 +204,10 @@ async def test_remote_stop_from_the_transactions_page(online_station):
 
 
 async def test_cancel_reservations_from_the_reservations_page(online_station):
-    from datetime import timedelta
-
-    from django.utils import timezone
 
     station = await online_station("CP1")
     cp = await ChargePoint.objects.aget(identity="CP1")
-    reservation = await Reservation.objects.acreate(
-        charge_point=cp,
-        connector_id=1,
-        id_tag="T",
-        expiry_date=timezone.now() + timedelta(hours=1),
-        state=Reservation.State.ACTIVE,
-    )
+    reservation = await database_sync_to_async(make_reservation)(charge_point=cp)
     client = await _admin_client()
 
     cancelling = asyncio.ensure_future(

@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from csms.models import ChargePoint, Command, Reservation
-from tests.factories import make_charge_point, make_transaction, make_user
+from tests.factories import make_charge_point, make_reservation, make_transaction, make_user
 from tests.remote_ops.conftest import (
     answer_call,
     api_get,
@@ -318,13 +318,7 @@ async def test_a_full_local_list_naming_unregistered_tags_is_a_400(online_statio
 async def test_cancel_a_reservation_from_its_endpoint(online_station, operator_api):
     station = await online_station("CP1")
     cp = await ChargePoint.objects.aget(identity="CP1")
-    reservation = await Reservation.objects.acreate(
-        charge_point=cp,
-        connector_id=1,
-        id_tag="T",
-        expiry_date=timezone.now() + timedelta(hours=1),
-        state=Reservation.State.ACTIVE,
-    )
+    reservation = await database_sync_to_async(make_reservation)(charge_point=cp)
 
     request = asyncio.ensure_future(
         api_post(operator_api, f"/api/v1/reservations/{reservation.pk}/cancel/")

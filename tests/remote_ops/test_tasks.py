@@ -11,7 +11,7 @@ from django.utils import timezone
 from csms.models import Command, Reservation
 from csms.services.commands import command_mark_sent, command_mark_timed_out
 from ocpp_gateway import tasks
-from tests.factories import make_charge_point
+from tests.factories import make_charge_point, make_reservation
 
 pytestmark = pytest.mark.django_db
 
@@ -82,13 +82,7 @@ def test_both_jobs_are_scheduled():
 
 
 def _queued_reserve_now(charge_point, created_at):
-    reservation = Reservation.objects.create(
-        charge_point=charge_point,
-        connector_id=1,
-        id_tag="T",
-        expiry_date=timezone.now() + timedelta(hours=1),
-        state=Reservation.State.REQUESTED,
-    )
+    reservation = make_reservation(charge_point=charge_point, state=Reservation.State.REQUESTED)
     command = Command.objects.create(
         charge_point=charge_point,
         action="ReserveNow",

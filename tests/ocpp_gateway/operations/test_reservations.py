@@ -10,7 +10,9 @@ import pytest
 from django.utils import timezone
 
 from csms.models import ChargePoint, Reservation
+from tests.factories import make_reservation
 from tests.ocpp_gateway.operations.conftest import station_calls
+from tests.ocpp_gateway.support import db
 from tests.remote_ops.conftest import round_trip
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -132,12 +134,8 @@ async def test_it_applies_the_answer_to_the_active_reservation_the_call_names(
 ):
     station = await online_station("CP1")
     cp = await ChargePoint.objects.aget(identity="CP1")
-    existing = await Reservation.objects.acreate(
-        charge_point=cp,
-        connector_id=1,
-        id_tag="OLD",
-        expiry_date=timezone.now() + timedelta(minutes=10),
-        state=Reservation.State.ACTIVE,
+    existing = await db(make_reservation)(
+        charge_point=cp, id_tag="OLD", expires_in=timedelta(minutes=10)
     )
     payload = payload_for(existing.pk)
     response, frame = await round_trip(
