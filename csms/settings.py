@@ -201,17 +201,20 @@ OCPP_COMMAND_TIMEOUT = env_float("OCPP_COMMAND_TIMEOUT", 30.0, minimum=0.1)
 # Group commit: the longest a station's message waits for others to share its transaction.
 OCPP_GROUP_COMMIT_MAX_BATCH = env_int("OCPP_GROUP_COMMIT_MAX_BATCH", 256, minimum=1)
 
+_LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+_DJANGO_LOG_LEVEL = "INFO" if _LOG_LEVEL.upper() == "DEBUG" else _LOG_LEVEL
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": _LOG_LEVEL},
     "loggers": {
         # Django's default config gives "django" a console handler of its own: with ours on the
         # root, every django.request line (each 404, each 500) was printed twice. Propagate to
         # the root's handler only. (No AdminEmailHandler either: there are no ADMINS.)
-        "django": {"handlers": [], "level": env_str("LOG_LEVEL", "INFO"), "propagate": True},
+        # Never below INFO: at DEBUG, django.db.backends prints every SQL statement.
+        "django": {"handlers": [], "level": _DJANGO_LOG_LEVEL, "propagate": True},
         "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
     },

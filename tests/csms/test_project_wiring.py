@@ -30,3 +30,24 @@ def test_it_prints_each_django_request_line_once():
 
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("Not Found: /nowhere") == 1
+
+
+def test_it_keeps_sql_statements_out_of_the_log_even_at_debug():
+    script = (
+        "import django; django.setup(); import logging; "
+        "print(logging.getLogger('django.db.backends').getEffectiveLevel(), "
+        "logging.getLogger('csms').getEffectiveLevel())"
+    )
+    env = {
+        **os.environ,
+        "DEBUG": "true",
+        "LOG_LEVEL": "DEBUG",
+        "DJANGO_SETTINGS_MODULE": "csms.settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60
+    )
+
+    assert result.returncode == 0, result.stderr
+    # Our own loggers follow LOG_LEVEL; Django's stay at INFO.
+    assert result.stdout.split() == ["20", "10"]
