@@ -167,7 +167,7 @@ class NewestFirstCursorPagination(CursorPagination):
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
-    ordering = ("-created_at", "-id")
+    ordering: tuple[str, ...] = ("-created_at", "-id")
 
 
 # --- Lookups ----------------------------------------------------------------------------------

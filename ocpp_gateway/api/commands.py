@@ -33,17 +33,17 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import exceptions, generics, serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from csms.api.common import (
+    NewestFirstCursorPagination,
     charge_point_or_404,
     query_bool,
     query_choice,
-    query_datetime,
     query_text,
+    query_time_range,
     transaction_or_404,
 )
 from csms.models import CHARGE_POINT_LOCAL_LIST_FIELDS, ChargePoint, Command
@@ -198,9 +198,8 @@ COMMAND_RESPONSES = {
 # --- Commands -------------------------------------------------------------------------------
 
 
-class CommandPagination(CursorPagination):
+class CommandPagination(NewestFirstCursorPagination):
     page_size = 50
-    page_size_query_param = "page_size"
     max_page_size = 500
     ordering = ("-created_at",)
 
@@ -223,9 +222,8 @@ def _filtered_commands(request: Request, **fixed: Any) -> QuerySet[Command]:
         "state": query_choice(request, "state", COMMAND_STATES),
         "issued_by": query_text(request, "issued_by"),
         "source": query_text(request, "source"),
-        "since": query_datetime(request, "since"),
-        "until": query_datetime(request, "until"),
     }
+    filters["since"], filters["until"] = query_time_range(request, "since", "until")
     filters.update(fixed)
     return command_list(**filters)
 

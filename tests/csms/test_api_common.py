@@ -157,3 +157,11 @@ def test_it_filters_the_command_log_by_a_plain_date(operator_api):
 
     assert response.status_code == 200
     assert [row["created_at"][:10] for row in response.data["results"]] == ["2025-01-03"]
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_command_log_range_that_ends_before_it_starts(operator_api):
+    response = operator_api.get("/api/v1/commands/?since=2025-02-01&until=2025-01-01")
+
+    assert response.status_code == 400
+    assert "until" in response.data
