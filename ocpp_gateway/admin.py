@@ -12,7 +12,6 @@ imports the gateway; this module registers subclasses of them in their place tha
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import admin
@@ -20,7 +19,6 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
 
 from csms.admin import common
 from csms.admin.stations import ChargePointAdmin
@@ -47,22 +45,19 @@ from ocpp_gateway.admin_actions import (
 
 
 def _pretty(value: Any) -> Any:
-    if value in (None, "", {}, []):
-        return "-"
-    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))
+    return "-" if value in (None, "", {}, []) else common.pretty_json(value)
 
 
 def _station_link(obj: Any) -> Any:
+    # By the foreign key's id: no query for the station beyond the one select_related made.
     url = reverse("admin:csms_chargepoint_change", args=[obj.charge_point_id])
-    return format_html('<a href="{}">{}</a>', url, obj.charge_point.identity)
+    return common.link(url, obj.charge_point.identity)
 
 
 def _command_link(command_id: Any) -> Any:
     if command_id is None:
         return "-"
-    return format_html(
-        '<a href="{}">{}</a>', reverse("admin:csms_command_change", args=[command_id]), command_id
-    )
+    return common.link(reverse("admin:csms_command_change", args=[command_id]), command_id)
 
 
 class SendsCommandsAdmin:
