@@ -29,7 +29,7 @@ def test_it_never_times_out_station_websockets():
     command = web["command"]
     index = command.index("--websocket_timeout")
     assert command[index + 1] == "-1"
-    runplatform = (ROOT / "csms/management/commands/runplatform.py").read_text()
+    runplatform = (ROOT / "ocpp_gateway/management/commands/runplatform.py").read_text()
     assert re.search(r'"--websocket_timeout",\s*"-1"', runplatform)
 
 

@@ -7,6 +7,9 @@ simulate``): their drivers' idTags are registered, the first sessions start with
 meter values come every 10 s, so the admin shows live data within a minute. In demo mode Ctrl-C
 reaches this process only: it switches the simulator off first (open sessions end with reason
 PowerLoss while the server still runs), then the server.
+
+It lives in the gateway, not in csms: daphne serves the gateway's consumers, and the demo
+runs the gateway's ``simulate`` command (csms never reaches into the apps built on it).
 """
 
 from __future__ import annotations
