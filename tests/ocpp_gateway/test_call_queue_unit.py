@@ -179,6 +179,8 @@ async def test_it_times_out_a_call_and_sends_the_next(queue, fakes):
 
     assert (await next_frame(fakes))[1] == "1"
     assert (await next_frame(fakes))[1] == "2"  # no answer to 1 needed
+    # The claim of call 2 commits while its frame goes out: wait for it, not for a loop step.
+    await until(lambda: ("sent", 2) in fakes.record)
 
     assert fakes.record == [("sent", 1), ("timed_out", 1), ("sent", 2)]
     assert fakes.notified == [("reply!1", 1)]

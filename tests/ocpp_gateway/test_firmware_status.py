@@ -90,7 +90,10 @@ async def test_later_notifications_do_not_rewrite_a_finished_diagnostics_request
     )
 
     assert_result(await send(station, "diagnostics_status_notification", status="Idle"))
+    # A status that would move an open request on: still not the finished one, nor another
+    # station's.
+    assert_result(await send(station, "diagnostics_status_notification", status="Uploading"))
 
     assert (await DiagnosticsRequest.objects.aget(pk=done.pk)).status == "Uploaded"
     assert (await DiagnosticsRequest.objects.aget(pk=running.pk)).status == ""
-    assert (await ChargePoint.objects.aget(identity="CP1")).diagnostics_status == "Idle"
+    assert (await ChargePoint.objects.aget(identity="CP1")).diagnostics_status == "Uploading"
