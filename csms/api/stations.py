@@ -117,8 +117,9 @@ class _ChargePointWriteFields(serializers.Serializer):
         allow_null=True,
         help_text="Seconds; null means the server default.",
     )
-    # The tariff model belongs to billing, which builds on csms: reached through the foreign
-    # key rather than imported (csms never imports the apps built on it).
+    # The station's tariff is a foreign key to billing.Tariff: a link in the schema (migration
+    # 0001), resolved by the app registry. The queryset comes through that key, so csms's code
+    # imports nothing of billing.
     tariff = serializers.PrimaryKeyRelatedField(
         queryset=ChargePoint.tariff.field.related_model._default_manager.all(),  # type: ignore[union-attr]
         required=False,
