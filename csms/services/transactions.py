@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from csms import batching
@@ -19,7 +19,7 @@ from csms.models import (
     Transaction,
     UnmatchedStopTransaction,
 )
-from csms.services.authorization import id_tag_authorize, id_tag_info
+from csms.services.authorization import id_tag_authorize, id_tag_info, id_tag_start_authorize
 from csms.services.common import INT32_MAX
 from csms.services.reservations import reservation_consume
 
@@ -37,7 +37,31 @@ def transaction_start(
 ) -> tuple[Transaction, dict[str, Any]]:
     """Open a session; idempotent on (station, connector, tag, meterStart, timestamp), so a
     retried StartTransaction gets the same transaction id back. The station has already
-    started charging, so the transaction is recorded whatever the tag's status."""
+    started charging, so the transaction is recorded whatever the tag's status, ConcurrentTx
+    included (the tag's session limit, checked under a lock on the tag's row that is held
+    until the caller's transaction commits: see ``id_tag_start_authorize``)."""
+    # The lock needs a transaction to live in (the gateway's batch, or one of our own).
+    outer = contextlib.nullcontext() if connection.in_atomic_block else transaction.atomic()
+    with outer:
+        return _transaction_start(
+            charge_point=charge_point,
+            connector_id=connector_id,
+            id_tag=id_tag,
+            meter_start=meter_start,
+            timestamp=timestamp,
+            reservation_id=reservation_id,
+        )
+
+
+def _transaction_start(
+    *,
+    charge_point: ChargePoint,
+    connector_id: int,
+    id_tag: str,
+    meter_start: int,
+    timestamp: datetime,
+    reservation_id: int | None,
+) -> tuple[Transaction, dict[str, Any]]:
     # What a retry repeats exactly (the uniq_transaction_start constraint).
     key = {
         "charge_point": charge_point,
@@ -53,7 +77,7 @@ def transaction_start(
         info["status"] = existing.start_status
         return existing, info
 
-    tag, info = id_tag_authorize(id_tag=id_tag)
+    tag, info = id_tag_start_authorize(id_tag=id_tag)
     # The savepoint only serves to survive a concurrent twin's IntegrityError. In a gateway
     # batch (optimistic, no savepoints) that error fails the attempt and the committer replays
     # each message in its own savepoint, where this path runs with one: skip two round trips.
@@ -93,7 +117,7 @@ def transaction_stop(
     An unknown id is recorded as UnmatchedStopTransaction and still answered."""
     id_tag_info = None
     if id_tag:
-        _, id_tag_info = id_tag_authorize(id_tag=id_tag, check_concurrent=False)
+        _, id_tag_info = id_tag_authorize(id_tag=id_tag)
 
     tx = None
     if 0 <= transaction_id <= INT32_MAX:
