@@ -21,11 +21,12 @@ from django.utils import timezone
 from csms.models import IDENTITY_PATTERN, ChargePoint, ConnectionAttempt, MessageLog
 from csms.models import RegistrationStatus as Registration
 from csms.services.stations import (
+    charge_point_authenticate,
     charge_point_connected,
     charge_point_disconnected,
     connection_attempt_record,
 )
-from csms.station_auth import check_station_password, parse_basic_auth
+from csms.station_auth import parse_basic_auth
 from ocpp_gateway import protocol
 from ocpp_gateway.call_queue import CallQueue
 from ocpp_gateway.committer import get_committer, log_row
@@ -60,15 +61,16 @@ def _authenticate(
             )
             return None, "unknown identity"
         charge_point, _ = ChargePoint.objects.get_or_create(identity=identity)
-    if charge_point.password_hash:
+    if charge_point.password_hash or charge_point.password_hash_next:
         credentials = parse_basic_auth(authorization)
+        own = credentials is not None and credentials[0] == identity
+        password = credentials[1] if credentials is not None and own else None
         detail = ""
-        if credentials is None:
-            detail = "no Basic credentials"
-        elif credentials[0] != identity:
-            detail = "user name is not the identity"
-        elif not check_station_password(credentials[1], charge_point.password_hash):
-            detail = "wrong password"
+        if not charge_point_authenticate(charge_point=charge_point, password=password):
+            if credentials is None:
+                detail = "no Basic credentials"
+            else:
+                detail = "wrong password" if own else "user name is not the identity"
         if detail:
             connection_attempt_record(
                 identity=identity,
