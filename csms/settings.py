@@ -120,6 +120,10 @@ if REDIS_URL:
                 "group_expiry": 10 * 365 * 24 * 3600,
                 "capacity": 1000,
                 "expiry": 60,
+                # Calls to stations travel whole in their ocpp.call events (an AuthorizationKey,
+                # credentials in a firmware URL) while the database keeps them masked: Redis
+                # holds only Fernet-encrypted messages (a key per entry; the first encrypts).
+                "symmetric_encryption_keys": [SECRET_KEY, *SECRET_KEY_FALLBACKS],
             },
         }
     }

@@ -31,6 +31,7 @@ from ocpp_gateway import protocol
 from ocpp_gateway.call_queue import CallQueue
 from ocpp_gateway.committer import get_committer, log_row
 from ocpp_gateway.handlers import HANDLERS, StationContext
+from ocpp_gateway.operations import REDACTING_ACTIONS, request_redacted, response_redacted
 from ocpp_gateway.schemas import (
     CENTRAL_ACTIONS,
     KNOWN_ACTIONS,
@@ -82,6 +83,16 @@ def _authenticate(
     return charge_point, ""
 
 
+def _call_logged(text: str, action: str) -> str | None:
+    """The CALL frame ``text`` as the message log may keep it: None when it carries nothing to
+    mask (most actions: no parsing), else the frame with its secrets masked."""
+    if action not in REDACTING_ACTIONS:
+        return None
+    frame = protocol.loads(text)
+    redacted = request_redacted(action, frame[3])
+    return None if redacted is frame[3] else protocol.call(frame[1], action, redacted)
+
+
 class OcppConsumer(AsyncWebsocketConsumer):
     charge_point: ChargePoint | None = None
     identity: str = ""
@@ -97,7 +108,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             name=self.identity,
             run=self.committer.run,
             send=lambda text, action, message_id: self._send(
-                text, protocol.CALL, action, message_id
+                text, protocol.CALL, action, message_id, logged=_call_logged(text, action)
             ),
             # Looked up at each send, not bound now: the layer's send may be replaced later.
             notify=lambda channel, message: self.channel_layer.send(channel, message),
@@ -270,6 +281,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
     def _handle_answer(self, frame: list[Any], text: str) -> None:
         action = self.calls.answer(frame, text)
         message_id = protocol.readable_message_id(frame)
+        if action in REDACTING_ACTIONS and frame[0] == protocol.CALLRESULT and len(frame) > 2:
+            redacted = response_redacted(action, frame[2])
+            if redacted is not frame[2]:
+                text = protocol.dumps([*frame[:2], redacted, *frame[3:]])
         self._log(
             MessageLog.Direction.IN,
             text,
@@ -288,9 +303,18 @@ class OcppConsumer(AsyncWebsocketConsumer):
             message_id,
         )
 
-    async def _send(self, text: str, message_type: int, action: str, message_id: Any) -> None:
+    async def _send(
+        self,
+        text: str,
+        message_type: int,
+        action: str,
+        message_id: Any,
+        *,
+        logged: str | None = None,
+    ) -> None:
+        """Send ``text``; log it, or ``logged`` instead (the frame with its secrets masked)."""
         await self.send(text_data=text)
-        self._log(MessageLog.Direction.OUT, text, message_type, action, message_id)
+        self._log(MessageLog.Direction.OUT, logged or text, message_type, action, message_id)
 
     def _log(
         self,
