@@ -28,6 +28,9 @@ _DEV_SECRET = "dev-insecure-secret-key-change-me-for-any-real-deployment"
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET if DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off.")
+# Old keys still accepted while a rotation completes (sessions, station password hashes: a
+# station hashed with one is rehashed with SECRET_KEY at its next login, csms.station_auth).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"] if DEBUG else ["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -117,6 +120,10 @@ if REDIS_URL:
                 "group_expiry": 10 * 365 * 24 * 3600,
                 "capacity": 1000,
                 "expiry": 60,
+                # Calls to stations travel whole in their ocpp.call events (an AuthorizationKey,
+                # credentials in a firmware URL) while the database keeps them masked: Redis
+                # holds only Fernet-encrypted messages (a key per entry; the first encrypts).
+                "symmetric_encryption_keys": [SECRET_KEY, *SECRET_KEY_FALLBACKS],
             },
         }
     }

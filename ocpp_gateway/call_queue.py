@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from csms.redaction import MASK
 from csms.services.commands import (
     command_fail,
     command_mark_sent,
@@ -43,6 +44,7 @@ from csms.services.commands import (
     command_record_answer,
 )
 from ocpp_gateway import protocol
+from ocpp_gateway.operations import REDACTING_ACTIONS, response_redacted
 from ocpp_gateway.schemas import OcppError, validate_response
 
 logger = logging.getLogger(__name__)
@@ -73,6 +75,11 @@ def _call_of(event: dict[str, Any]) -> tuple[str, dict[str, Any], float] | None:
     if isinstance(action, str) and isinstance(request, dict) and isinstance(deadline, float):
         return action, request, deadline
     return None
+
+
+def _masked(action: str, request: dict[str, Any]) -> bool:
+    """Whether a stored request had secrets masked (so it cannot be sent as it is)."""
+    return action in REDACTING_ACTIONS and MASK in protocol.dumps(request)
 
 
 def _nothing() -> None:
@@ -172,7 +179,10 @@ class CallQueue:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.exception("%s: sending command %s failed", self.name, event)
+                # The command id only: the event carries the whole request, secrets included.
+                logger.exception(
+                    "%s: sending command %s failed", self.name, event.get("command_id")
+                )
             self._in_flight = None
             await self._notify_issuer(event)
 
@@ -185,6 +195,12 @@ class CallQueue:
             # An event without the call itself: read it (claiming the command) first.
             command = await sent
             if command is None:  # already final: timed out while queued, or a duplicate
+                return
+            if _masked(command.action, command.request):
+                # Its secrets were never stored: sending the masked copy would, say, set the
+                # station's password to the mask. Only the issuer's event had them.
+                reason = "The call's secrets are not stored; send the command again."
+                await self._run(lambda: commands.fail(command_id=command_id, description=reason))
                 return
             deadline = command.deadline.timestamp()
             call = (command.action, command.request, deadline)
@@ -240,6 +256,7 @@ class CallQueue:
         try:
             validate_response(action, payload)
         except OcppError as exc:
+            payload = response_redacted(action, payload)
             record_answer(
                 command_id=command_id,
                 error_code=exc.code,
@@ -247,7 +264,9 @@ class CallQueue:
                 error_details={"response": payload},
             )
             return
-        record_answer(command_id=command_id, response=payload)
+        # Stored, shown and applied with its secrets masked (a station that reports its
+        # write-only AuthorizationKey in GetConfiguration).
+        record_answer(command_id=command_id, response=response_redacted(action, payload))
 
     async def _notify_issuer(self, event: dict[str, Any]) -> None:
         reply_channel = event.get("reply_channel")

@@ -41,7 +41,7 @@ from csms.services.commands import (
     command_fail_if_undeliverable,
     command_mark_timed_out,
 )
-from ocpp_gateway.operations import OPERATIONS, Operation
+from ocpp_gateway.operations import OPERATIONS, Operation, request_redacted
 from ocpp_gateway.protocol import jsonable
 from ocpp_gateway.schemas import CENTRAL_ACTIONS, OcppError, validate_request
 
@@ -186,9 +186,13 @@ def _create(
     issued_by: Any,
     source: str,
     timeout: float | None,
-) -> tuple[Command, str]:
+) -> tuple[Command, str, dict[str, Any]]:
     """Check, then store the queued Command in its own transaction. Returns it with the
-    station's channel name read in the same transaction."""
+    station's channel name read in the same transaction, and the request to send.
+
+    The stored request is the operation's redacted one (secrets masked); the one to send is
+    whole and lives only in this process and the ocpp.call event (encrypted on the Redis
+    layer, csms.settings), never in the database."""
     seconds = _timeout(timeout)
     charge_point.refresh_from_db()
     request, operation = command_check(charge_point=charge_point, action=action, payload=payload)
@@ -202,16 +206,19 @@ def _create(
             command = command_create(
                 charge_point=charge_point,
                 action=action,
-                request=request,
+                request=request_redacted(action, request),
                 issued_by=issued_by,
                 source=source,
                 timeout=seconds,
+                new_password_hash=(
+                    operation.password_hash(request) if operation.password_hash else ""
+                ),
             )
     except ValidationError as exc:
         messages = exc.message_dict if hasattr(exc, "error_dict") else {"payload": exc.messages}
         field, problems = next(iter(messages.items()))
         raise InvalidPayload(" ".join(problems), field=field) from None
-    return command, charge_point.ws_channel_name
+    return command, charge_point.ws_channel_name, request
 
 
 def _finish(command: Command) -> Command:
@@ -248,15 +255,18 @@ def _fail_undelivered(command: Command, exc: BaseException) -> GatewayUnavailabl
 # --- Channel layer ----------------------------------------------------------------------------
 
 
-async def _dispatch(channel: str, command: Command, reply_channel: str | None = None) -> None:
-    """The ocpp.call event: the command's id, and the call itself so the gateway can send it
-    without reading the database first (it still records the command as sent)."""
+async def _dispatch(
+    channel: str, command: Command, request: dict[str, Any], reply_channel: str | None = None
+) -> None:
+    """The ocpp.call event: the command's id, and the call itself (``request``, whole: the
+    stored one may be masked) so the gateway can send it without reading the database first
+    (it still records the command as sent)."""
     deadline = command.deadline
     event: dict[str, Any] = {
         "type": "ocpp.call",
         "command_id": str(command.pk),
         "action": command.action,
-        "request": command.request,
+        "request": request,
         "deadline": deadline.timestamp(),
     }
     if reply_channel:
@@ -264,7 +274,9 @@ async def _dispatch(channel: str, command: Command, reply_channel: str | None = 
     await get_channel_layer().send(channel, event)
 
 
-async def _dispatch_and_wait(items: Sequence[tuple[str, Command]]) -> list[BaseException | None]:
+async def _dispatch_and_wait(
+    items: Sequence[tuple[str, Command, dict[str, Any]]],
+) -> list[BaseException | None]:
     """Send each command to its station's channel and wait, concurrently, until each is
     reported done or its deadline (+ grace) passes. Returns a send error per item, if any.
 
@@ -277,13 +289,13 @@ async def _dispatch_and_wait(items: Sequence[tuple[str, Command]]) -> list[BaseE
         while (await layer.receive(channel)).get("command_id") != command_id:
             pass
 
-    async def one(channel: str, command: Command) -> BaseException | None:
+    async def one(channel: str, command: Command, request: dict[str, Any]) -> BaseException | None:
         # The default prefix: with Redis, all process-specific channels must share one list,
         # which one receiver at a time reads for the whole process; another prefix would be
         # a list nobody reads while that receiver waits.
         reply_channel = await layer.new_channel()
         try:
-            await _dispatch(channel, command, reply_channel)
+            await _dispatch(channel, command, request, reply_channel)
         except Exception as exc:
             return exc
         deadline = command.deadline + timedelta(seconds=ISSUER_GRACE_SECONDS)
@@ -306,7 +318,7 @@ async def _dispatch_and_wait(items: Sequence[tuple[str, Command]]) -> list[BaseE
             answered.cancel()
             await asyncio.gather(answered, return_exceptions=True)
 
-    return list(await asyncio.gather(*(one(channel, command) for channel, command in items)))
+    return list(await asyncio.gather(*(one(*item) for item in items)))
 
 
 def _undeliverable(command_id: Any, channel: str) -> bool:
@@ -338,7 +350,7 @@ def command_send(
     in_transaction = transaction.get_connection().in_atomic_block
     if in_transaction and wait:
         raise RuntimeError("command_send(wait=True) cannot run inside a transaction.")
-    command, channel = _create(
+    command, channel, request = _create(
         charge_point=charge_point,
         action=action,
         payload=payload,
@@ -347,20 +359,20 @@ def command_send(
         timeout=timeout,
     )
     if in_transaction:
-        transaction.on_commit(lambda: _send_queued(command, channel), robust=True)
+        transaction.on_commit(lambda: _send_queued(command, channel, request), robust=True)
         return command
     if not wait:
-        _send_queued(command, channel)
+        _send_queued(command, channel, request)
         return command
-    (error,) = async_to_sync(_dispatch_and_wait)([(channel, command)])
+    (error,) = async_to_sync(_dispatch_and_wait)([(channel, command, request)])
     if error is not None:
         raise _fail_undelivered(command, error)
     return _finish(command)
 
 
-def _send_queued(command: Command, channel: str) -> None:
+def _send_queued(command: Command, channel: str, request: dict[str, Any]) -> None:
     try:
-        async_to_sync(_dispatch)(channel, command)
+        async_to_sync(_dispatch)(channel, command, request)
     except Exception as exc:
         raise _fail_undelivered(command, exc) from exc
 
@@ -380,12 +392,12 @@ def command_send_many(
     if transaction.get_connection().in_atomic_block:
         raise RuntimeError("command_send_many cannot run inside a transaction.")
     outcomes: list[Outcome] = []
-    pending: list[tuple[str, Command, Outcome]] = []
+    pending: list[tuple[str, Command, dict[str, Any], Outcome]] = []
     for charge_point, payload in targets:
         outcome = Outcome(charge_point=charge_point)
         outcomes.append(outcome)
         try:
-            command, channel = _create(
+            command, channel, request = _create(
                 charge_point=charge_point,
                 action=action,
                 payload=payload,
@@ -397,10 +409,10 @@ def command_send_many(
             outcome.error = exc
             continue
         outcome.command = command
-        pending.append((channel, command, outcome))
+        pending.append((channel, command, request, outcome))
     if pending:
-        errors = async_to_sync(_dispatch_and_wait)([(ch, cmd) for ch, cmd, _ in pending])
-        for (_, command, outcome), error in zip(pending, errors, strict=True):
+        errors = async_to_sync(_dispatch_and_wait)([item[:3] for item in pending])
+        for (_, command, _, outcome), error in zip(pending, errors, strict=True):
             if error is not None:
                 outcome.error = _fail_undelivered(command, error)
             try:
@@ -421,7 +433,7 @@ async def acommand_send(
     wait: bool = True,
 ) -> Command:
     """``command_send`` for async code (consumers, async views, scripts on an event loop)."""
-    command, channel = await database_sync_to_async(_create)(
+    command, channel, request = await database_sync_to_async(_create)(
         charge_point=charge_point,
         action=action,
         payload=payload,
@@ -431,11 +443,11 @@ async def acommand_send(
     )
     if not wait:
         try:
-            await _dispatch(channel, command)
+            await _dispatch(channel, command, request)
         except Exception as exc:
             raise await database_sync_to_async(_fail_undelivered)(command, exc) from exc
         return command
-    (error,) = await _dispatch_and_wait([(channel, command)])
+    (error,) = await _dispatch_and_wait([(channel, command, request)])
     if error is not None:
         raise await database_sync_to_async(_fail_undelivered)(command, error)
     return await database_sync_to_async(_finish)(command)

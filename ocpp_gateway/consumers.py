@@ -21,15 +21,17 @@ from django.utils import timezone
 from csms.models import IDENTITY_PATTERN, ChargePoint, ConnectionAttempt, MessageLog
 from csms.models import RegistrationStatus as Registration
 from csms.services.stations import (
+    charge_point_authenticate,
     charge_point_connected,
     charge_point_disconnected,
     connection_attempt_record,
 )
-from csms.station_auth import check_station_password, parse_basic_auth
+from csms.station_auth import parse_basic_auth
 from ocpp_gateway import protocol
 from ocpp_gateway.call_queue import CallQueue
 from ocpp_gateway.committer import get_committer, log_row
 from ocpp_gateway.handlers import HANDLERS, StationContext
+from ocpp_gateway.operations import REDACTING_ACTIONS, request_redacted, response_redacted
 from ocpp_gateway.schemas import (
     CENTRAL_ACTIONS,
     KNOWN_ACTIONS,
@@ -60,15 +62,16 @@ def _authenticate(
             )
             return None, "unknown identity"
         charge_point, _ = ChargePoint.objects.get_or_create(identity=identity)
-    if charge_point.password_hash:
+    if charge_point.password_hash or charge_point.password_hash_next:
         credentials = parse_basic_auth(authorization)
+        own = credentials is not None and credentials[0] == identity
+        password = credentials[1] if credentials is not None and own else None
         detail = ""
-        if credentials is None:
-            detail = "no Basic credentials"
-        elif credentials[0] != identity:
-            detail = "user name is not the identity"
-        elif not check_station_password(credentials[1], charge_point.password_hash):
-            detail = "wrong password"
+        if not charge_point_authenticate(charge_point=charge_point, password=password):
+            if credentials is None:
+                detail = "no Basic credentials"
+            else:
+                detail = "wrong password" if own else "user name is not the identity"
         if detail:
             connection_attempt_record(
                 identity=identity,
@@ -78,6 +81,16 @@ def _authenticate(
             )
             return None, detail
     return charge_point, ""
+
+
+def _call_logged(text: str, action: str) -> str | None:
+    """The CALL frame ``text`` as the message log may keep it: None when it carries nothing to
+    mask (most actions: no parsing), else the frame with its secrets masked."""
+    if action not in REDACTING_ACTIONS:
+        return None
+    frame = protocol.loads(text)
+    redacted = request_redacted(action, frame[3])
+    return None if redacted is frame[3] else protocol.call(frame[1], action, redacted)
 
 
 class OcppConsumer(AsyncWebsocketConsumer):
@@ -95,7 +108,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             name=self.identity,
             run=self.committer.run,
             send=lambda text, action, message_id: self._send(
-                text, protocol.CALL, action, message_id
+                text, protocol.CALL, action, message_id, logged=_call_logged(text, action)
             ),
             # Looked up at each send, not bound now: the layer's send may be replaced later.
             notify=lambda channel, message: self.channel_layer.send(channel, message),
@@ -268,6 +281,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
     def _handle_answer(self, frame: list[Any], text: str) -> None:
         action = self.calls.answer(frame, text)
         message_id = protocol.readable_message_id(frame)
+        if action in REDACTING_ACTIONS and frame[0] == protocol.CALLRESULT and len(frame) > 2:
+            redacted = response_redacted(action, frame[2])
+            if redacted is not frame[2]:
+                text = protocol.dumps([*frame[:2], redacted, *frame[3:]])
         self._log(
             MessageLog.Direction.IN,
             text,
@@ -286,9 +303,18 @@ class OcppConsumer(AsyncWebsocketConsumer):
             message_id,
         )
 
-    async def _send(self, text: str, message_type: int, action: str, message_id: Any) -> None:
+    async def _send(
+        self,
+        text: str,
+        message_type: int,
+        action: str,
+        message_id: Any,
+        *,
+        logged: str | None = None,
+    ) -> None:
+        """Send ``text``; log it, or ``logged`` instead (the frame with its secrets masked)."""
         await self.send(text_data=text)
-        self._log(MessageLog.Direction.OUT, text, message_type, action, message_id)
+        self._log(MessageLog.Direction.OUT, logged or text, message_type, action, message_id)
 
     def _log(
         self,

@@ -160,6 +160,7 @@ class ChargePointAdmin(admin.ModelAdmin):
     readonly_fields = [
         "online",
         "has_password",
+        "password_change_pending",
         *CHARGE_POINT_CONNECTION_FIELDS,
         *shown(CHARGE_POINT_DEVICE_FIELDS),
         *CHARGE_POINT_FIRMWARE_FIELDS,
@@ -174,7 +175,7 @@ class ChargePointAdmin(admin.ModelAdmin):
         settings_fields = list(CHARGE_POINT_SETTINGS_FIELDS)
         if obj is None:
             return [(None, {"fields": [*settings_fields, "password"]})]
-        settings_fields.append("has_password")
+        settings_fields += ["has_password", "password_change_pending"]
         if self.has_change_permission(request, obj):  # view-only: nothing to type into
             settings_fields += ["password", "clear_password"]
         return [
@@ -201,6 +202,10 @@ class ChargePointAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="password set")
     def has_password(self, obj: ChargePoint) -> bool:
         return obj.has_password
+
+    @admin.display(boolean=True, description="new AuthorizationKey not used yet")
+    def password_change_pending(self, obj: ChargePoint) -> bool:
+        return obj.password_change_pending
 
     @admin.display(description="vendor extras")
     def vendor_extras_display(self, obj: ChargePoint) -> SafeString:

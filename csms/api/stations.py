@@ -65,6 +65,11 @@ class ChargePointOutputSerializer(serializers.ModelSerializer):
         help_text="Connected and heard from within twice the heartbeat interval.",
     )
     has_password = serializers.BooleanField(read_only=True)
+    password_change_pending = serializers.BooleanField(
+        read_only=True,
+        help_text="The station accepted a new AuthorizationKey and has not connected with it "
+        "yet; until it does, its old password works too.",
+    )
     effective_heartbeat_interval = serializers.IntegerField(
         read_only=True, help_text="heartbeat_interval, or the server default when it is empty."
     )
@@ -76,6 +81,7 @@ class ChargePointOutputSerializer(serializers.ModelSerializer):
         fields = [
             *CHARGE_POINT_SETTINGS_FIELDS,
             "has_password",
+            "password_change_pending",
             "effective_heartbeat_interval",
             "online",
             *CHARGE_POINT_CONNECTION_FIELDS,

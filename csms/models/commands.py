@@ -26,7 +26,12 @@ class Command(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="commands")
     action = models.CharField(max_length=40)
+    # As sent, with secrets masked (an AuthorizationKey, credentials in a URL): the station got
+    # the full request; it is never stored (ocpp_gateway.operations: Operation.redact).
     request = models.JSONField(default=dict)
+    # ChangeConfiguration AuthorizationKey: the hash of the password the key sets, installed as
+    # the station's next password when it accepts (the key itself is never stored).
+    new_password_hash = models.CharField(max_length=200, blank=True, editable=False)
     issued_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

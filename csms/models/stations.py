@@ -30,8 +30,11 @@ class ChargePoint(models.Model):
     name = models.CharField(max_length=200, blank=True)
     description = models.TextField(blank=True)
     location = models.CharField(max_length=255, blank=True)
-    # OCPP security profile 1: HTTP Basic password, salted hash only (csms.station_auth).
+    # OCPP security profile 1: HTTP Basic password, keyed salted hash only (csms.station_auth).
     password_hash = models.CharField(max_length=200, blank=True, editable=False)
+    # A new password the station accepted (ChangeConfiguration AuthorizationKey): valid beside
+    # password_hash until the station first connects with it, which makes it the password.
+    password_hash_next = models.CharField(max_length=200, blank=True, editable=False)
     registration_status = models.CharField(
         max_length=16, choices=RegistrationStatus.choices, default=RegistrationStatus.ACCEPTED
     )
@@ -117,6 +120,11 @@ class ChargePoint(models.Model):
     @property
     def has_password(self) -> bool:
         return bool(self.password_hash)
+
+    @property
+    def password_change_pending(self) -> bool:
+        """The station accepted a new AuthorizationKey and has not connected with it yet."""
+        return bool(self.password_hash_next)
 
 
 class ConnectionAttempt(models.Model):

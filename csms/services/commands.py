@@ -154,14 +154,18 @@ def command_create(
     issued_by: Any = None,
     source: str = "api",
     timeout: float | None = None,
+    new_password_hash: str = "",
 ) -> Command:
     """Store a queued command. ``request`` is the schema-valid, JSON-ready payload, already
-    completed and prepared by its operation (see ocpp_gateway.calls, the only caller that
-    sends it, which does both in the same transaction)."""
+    completed and prepared by its operation, with its secrets masked: what may be stored and
+    shown (see ocpp_gateway.calls, the only caller that sends it, which does all three in the
+    same transaction and sends the whole request). ``new_password_hash``: the hash of the
+    station password the call installs (ChangeConfiguration AuthorizationKey)."""
     return Command.objects.create(
         charge_point=charge_point,
         action=action,
         request=request,
+        new_password_hash=new_password_hash,
         issued_by=issued_by if getattr(issued_by, "pk", None) else None,
         source=source[:20],
         timeout=settings.OCPP_COMMAND_TIMEOUT if timeout is None else timeout,

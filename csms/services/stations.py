@@ -21,7 +21,7 @@ from csms.models import (
     StatusNotification,
     Transaction,
 )
-from csms.station_auth import MIN_PASSWORD_LENGTH, hash_station_password
+from csms.station_auth import MIN_PASSWORD_LENGTH, hash_station_password, verify_station_password
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,9 @@ def charge_point_register(
 
 
 def charge_point_set_password_hash(*, charge_point: ChargePoint, password: str | None) -> None:
-    """Set (or with None/empty, clear) the station's Basic-auth password. Does not save."""
+    """Set (or with None/empty, clear) the station's Basic-auth password. Does not save. An
+    operator's password wins over one a ChangeConfiguration AuthorizationKey left pending."""
+    charge_point.password_hash_next = ""
     if not password:
         charge_point.password_hash = ""
         return
@@ -68,6 +70,45 @@ def charge_point_set_password_hash(*, charge_point: ChargePoint, password: str |
             {"password": f"Station passwords must be at least {MIN_PASSWORD_LENGTH} characters."}
         )
     charge_point.password_hash = hash_station_password(password)
+
+
+def charge_point_authenticate(*, charge_point: ChargePoint, password: bytes | None) -> bool:
+    """Check the Basic-auth ``password`` of a handshake (None: no credentials). True when it
+    may connect: it matches the current password, or the pending one (which then becomes the
+    password, ending the old one), or the station has no password yet.
+
+    Writes only when a login teaches us something: a pending password used for the first time,
+    or a hash of an earlier scheme or SECRET_KEY remade now (one UPDATE, guarded by the hash it
+    replaces so a concurrent change by an operator wins). Each check is a few HMACs: this runs
+    on every reconnect."""
+    current, pending = charge_point.password_hash, charge_point.password_hash_next
+    if pending and password is not None:
+        matches, _ = verify_station_password(password, pending)
+        if matches:
+            ChargePoint.objects.filter(
+                pk=charge_point.pk, password_hash=current, password_hash_next=pending
+            ).update(password_hash=pending, password_hash_next="")
+            charge_point.password_hash, charge_point.password_hash_next = pending, ""
+            logger.info("%s connected with its new password; the old one ends", charge_point)
+            return True
+    if not current:
+        return True
+    if password is None:
+        return False
+    matches, rehash = verify_station_password(password, current)
+    if matches and rehash:
+        upgraded = hash_station_password(password)
+        ChargePoint.objects.filter(pk=charge_point.pk, password_hash=current).update(
+            password_hash=upgraded
+        )
+        charge_point.password_hash = upgraded
+    return matches
+
+
+def charge_point_password_offer(*, charge_point_id: int, password_hash: str) -> None:
+    """The station accepted a new password (ChangeConfiguration AuthorizationKey): keep it
+    beside the current one until the station first connects with it."""
+    charge_point_state_update(charge_point_id=charge_point_id, password_hash_next=password_hash)
 
 
 def connection_attempt_record(
@@ -217,7 +258,7 @@ def charge_point_update(*, charge_point: ChargePoint, **fields: Any) -> ChargePo
     update_fields = ["updated_at"]
     if "password" in fields:
         charge_point_set_password_hash(charge_point=charge_point, password=fields.pop("password"))
-        update_fields.append("password_hash")
+        update_fields += ["password_hash", "password_hash_next"]
     for name, value in fields.items():
         setattr(charge_point, name, value)
         update_fields.append(name)

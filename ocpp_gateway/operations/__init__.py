@@ -37,10 +37,34 @@ OPERATIONS: dict[str, Operation] = {
     operation.action: operation for family in FAMILIES for operation in family.OPERATIONS
 }
 
+# Actions whose requests or answers may carry secrets: the only ones whose frames the consumer
+# reads again before logging them (a set lookup per frame for the others).
+REDACTING_ACTIONS = frozenset(
+    action
+    for action, operation in OPERATIONS.items()
+    if operation.redact is not None or operation.redact_response is not None
+)
+
 # (title, payload) per action, for the OpenAPI docs and the admin form.
 EXAMPLE_PAYLOADS: dict[str, list[Example]] = {
     action: list(operation.examples) for action, operation in sorted(OPERATIONS.items())
 }
+
+
+def request_redacted(action: str, request: Payload) -> Payload:
+    """``request`` of ``action`` as it may be stored, logged and shown (secrets masked)."""
+    operation = OPERATIONS.get(action)
+    if operation is None or operation.redact is None:
+        return request
+    return operation.redact(request)
+
+
+def response_redacted(action: str, response: Any) -> Any:
+    """The station's answer to ``action`` as it may be stored, logged and shown."""
+    operation = OPERATIONS.get(action)
+    if operation is None or operation.redact_response is None or not isinstance(response, dict):
+        return response
+    return operation.redact_response(response)
 
 
 def command_answered(sender: Any, *, command: Command, response: Payload, **kwargs: Any) -> None:
@@ -57,4 +81,11 @@ def command_not_done(sender: Any, *, command: Command, **kwargs: Any) -> None:
         operation.not_done(command)
 
 
-__all__ = ["EXAMPLE_PAYLOADS", "OPERATIONS", "Operation"]
+__all__ = [
+    "EXAMPLE_PAYLOADS",
+    "OPERATIONS",
+    "REDACTING_ACTIONS",
+    "Operation",
+    "request_redacted",
+    "response_redacted",
+]

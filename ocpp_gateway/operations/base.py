@@ -10,6 +10,10 @@ An :class:`Operation` says everything the CSMS does around one call besides send
 * ``answered``: what the station's CALLRESULT does to our state (run in a savepoint of the
   transaction that stores the answer);
 * ``not_done``: what a call the station never acted on undoes (CALLERROR, or never sent);
+* ``redact`` and ``redact_response``: the request and the answer as they may be stored, logged
+  and shown, secrets masked (csms.redaction); the station gets, and sends, the originals;
+* ``password_hash``: the hash of the station password a call installs (AuthorizationKey),
+  kept on the command since the request itself is stored masked;
 * ``examples``: payloads for the OpenAPI docs and the admin form, each valid as given.
 """
 
@@ -38,3 +42,9 @@ class Operation:
     prepare: Callable[..., Payload] | None = None
     answered: Callable[[Command, Payload], None] | None = None
     not_done: Callable[[Command], None] | None = None
+    # request -> request with its secrets masked. Must not write.
+    redact: Callable[[Payload], Payload] | None = None
+    # response -> response with its secrets masked (also what ``answered`` sees).
+    redact_response: Callable[[Payload], Payload] | None = None
+    # request -> hash of the station password it installs ('' for none).
+    password_hash: Callable[[Payload], str] | None = None

@@ -1,10 +1,15 @@
 """Firmware and diagnostics: UpdateFirmware and GetDiagnostics (OCPP 1.6 §5.19, §5.9). Their
 progress arrives later as FirmwareStatusNotification / DiagnosticsStatusNotification
-(ocpp_gateway.handlers, csms.services.firmware)."""
+(ocpp_gateway.handlers, csms.services.firmware).
+
+A location may carry credentials (``ftp://user:pass@host/``, a pre-signed URL's signature):
+the station receives it whole; the command, the firmware/diagnostics records built from it
+and the message log keep it masked (csms.redaction.location_masked)."""
 
 from __future__ import annotations
 
 from csms.models import Command
+from csms.redaction import location_masked
 from csms.services.firmware import diagnostics_request_record, firmware_update_record
 from ocpp_gateway.operations.base import Operation, Payload
 
@@ -20,6 +25,7 @@ def _get_diagnostics_answered(command: Command, response: Payload) -> None:
 UPDATE_FIRMWARE = Operation(
     action="UpdateFirmware",
     answered=_update_firmware_answered,
+    redact=location_masked,
     examples=(
         (
             "Install firmware at 02:00",
@@ -35,6 +41,7 @@ UPDATE_FIRMWARE = Operation(
 GET_DIAGNOSTICS = Operation(
     action="GetDiagnostics",
     answered=_get_diagnostics_answered,
+    redact=location_masked,
     examples=(
         (
             "Upload the last day of logs",

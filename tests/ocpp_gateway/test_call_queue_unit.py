@@ -346,3 +346,18 @@ async def test_it_sends_nothing_after_close(queue, fakes):
     queue.enqueue(event(2))
 
     assert await nothing_sent(fakes)
+
+
+async def test_it_fails_rather_than_sends_a_stored_call_whose_secret_was_masked(queue, fakes):
+    # The database keeps an AuthorizationKey masked; only the issuer's event had it whole.
+    fakes.stored[7] = SimpleNamespace(
+        action="ChangeConfiguration",
+        request={"key": "AuthorizationKey", "value": "***"},
+        deadline=datetime.now(UTC) + timedelta(seconds=5),
+    )
+
+    queue.enqueue({"command_id": 7, "reply_channel": "reply!7"})
+
+    assert await nothing_sent(fakes)
+    assert fakes.record[0] == ("sent", 7)
+    assert fakes.record[1][:2] == ("failed", 7)

@@ -7,6 +7,7 @@ import base64
 import pytest
 
 from csms.models import ChargePoint, ConnectionAttempt
+from csms.station_auth import check_station_password
 from tests.conftest import communicator_for
 from tests.factories import make_charge_point
 from tests.ocpp_gateway.support import db
@@ -190,3 +191,43 @@ async def test_a_station_without_password_connects_without_credentials():
     connected, _ = await handshake("CP-OPEN")
 
     assert connected is True
+
+
+# --- Hashes of earlier schemes and secret keys ---------------------------------------------
+
+
+def _legacy_hash(password: str) -> str:
+    """What stations registered before keyed hashes have: an unkeyed, salted SHA-256."""
+    import hashlib
+
+    salt = "cd" * 16
+    return f"sha256${salt}${hashlib.sha256((salt + password).encode()).hexdigest()}"
+
+
+async def test_it_accepts_a_legacy_hash_and_upgrades_it_on_the_next_successful_login():
+    await db(make_charge_point)(identity="CP-OLD", password_hash=_legacy_hash(PASSWORD))
+
+    refused, _ = await handshake("CP-OLD", headers=basic("CP-OLD", PASSWORD + "x"))
+    assert (await ChargePoint.objects.aget(identity="CP-OLD")).password_hash.startswith("sha256$")
+    connected, _ = await handshake("CP-OLD", headers=basic("CP-OLD", PASSWORD))
+
+    assert refused is False and connected is True
+    stored = (await ChargePoint.objects.aget(identity="CP-OLD")).password_hash
+    assert stored.startswith("hmac-sha256$")
+    assert check_station_password(PASSWORD, stored)
+    connected_again, _ = await handshake("CP-OLD", headers=basic("CP-OLD", PASSWORD))
+    assert connected_again is True
+
+
+async def test_it_rehashes_with_the_current_secret_a_hash_made_with_a_fallback_one(settings):
+    settings.SECRET_KEY = "the-secret-before-rotation-" * 2
+    await _station_with_password()
+    settings.SECRET_KEY = "the-secret-after-rotation-" * 2
+    settings.SECRET_KEY_FALLBACKS = ["the-secret-before-rotation-" * 2]
+
+    connected, _ = await handshake("CP-SEC", headers=basic("CP-SEC", PASSWORD))
+
+    assert connected is True
+    settings.SECRET_KEY_FALLBACKS = []
+    stored = (await ChargePoint.objects.aget(identity="CP-SEC")).password_hash
+    assert check_station_password(PASSWORD, stored)
