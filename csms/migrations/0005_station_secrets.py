@@ -104,7 +104,7 @@ def mask_stored_secrets(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("csms", "0003_remote_ops_state"),
+        ("csms", "0004_id_tag_max_concurrent_sessions"),
     ]
 
     operations = [
