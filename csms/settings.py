@@ -20,6 +20,7 @@ from csms.env import (
     env_optional,
     env_str,
 )
+from csms.proxy import parse_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -183,7 +184,12 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- Production safety -----------------------------------------------------------------------
 # TLS is terminated by a reverse proxy (see README); trust its X-Forwarded-Proto.
+# csms.proxy strips X-Forwarded-* from any peer outside TRUSTED_PROXIES (CIDRs), so both this
+# and the client address it derives from X-Forwarded-For come only from our own proxies.
+# Default: loopback, i.e. a proxy on the same host; behind a proxy elsewhere, name its network.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", ["127.0.0.1", "::1"])
+parse_networks(TRUSTED_PROXIES)  # a typo stops start-up here, naming the variable
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)

@@ -176,12 +176,13 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await self.close()
 
     def _remote_address(self) -> str:
-        headers = dict(self.scope.get("headers") or [])
-        forwarded = headers.get(b"x-forwarded-for")
-        if forwarded:
-            return forwarded.decode("latin-1").split(",")[0].strip()
+        """The peer as csms.proxy left it: the real client behind a trusted proxy (port 0,
+        unknown there), else the TCP peer. Never a header read here: any client can send one."""
         client = self.scope.get("client")
-        return f"{client[0]}:{client[1]}" if client else ""
+        if not client:
+            return ""
+        host, port = str(client[0]), client[1]
+        return f"{host}:{port}" if port else host
 
     # --- Frames from the station ------------------------------------------------------------
 
