@@ -124,6 +124,20 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The cache holds only throttling counters (csms.throttling): Redis, so every process shares
+# them, or per-process memory without Redis. Short socket timeouts: a throttle check must never
+# stall a handshake, and csms.throttling fails open when Redis is away.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", REDIS_URL is None)
@@ -132,6 +146,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "purge-message-log": {"task": "csms.tasks.message_log_purge", "schedule": 3600.0},
+    "purge-station-history": {"task": "csms.tasks.station_history_purge", "schedule": 3600.0},
     "stale-commands": {"task": "ocpp_gateway.tasks.commands_time_out_stale", "schedule": 30.0},
     "expire-reservations": {"task": "ocpp_gateway.tasks.reservations_expire", "schedule": 60.0},
 }
@@ -203,6 +218,24 @@ OCPP_ALLOW_UNKNOWN_CHARGE_POINTS = env_bool("OCPP_ALLOW_UNKNOWN_CHARGE_POINTS", 
 OCPP_HEARTBEAT_INTERVAL = env_int("OCPP_HEARTBEAT_INTERVAL", 300, minimum=1)
 OCPP_MESSAGE_LOG_RETENTION_DAYS = env_int("OCPP_MESSAGE_LOG_RETENTION_DAYS", 30, minimum=0)
 OCPP_MESSAGE_LOG_ENABLED = env_bool("OCPP_MESSAGE_LOG_ENABLED", True)
+# Retention of what stations leave behind besides the message log (0 keeps everything):
+# refused handshakes, and status history (StatusNotification rows, firmware and diagnostics
+# status events). Status history is kept longer: it is what availability reports read.
+OCPP_CONNECTION_ATTEMPT_RETENTION_DAYS = env_int(
+    "OCPP_CONNECTION_ATTEMPT_RETENTION_DAYS", 30, minimum=0
+)
+OCPP_STATUS_HISTORY_RETENTION_DAYS = env_int("OCPP_STATUS_HISTORY_RETENTION_DAYS", 90, minimum=0)
+# Failed handshakes (any refusal) allowed per window, per source address and per identity;
+# past that every handshake from it is refused unread until the window ends (0 disables).
+# Per address is higher: several stations may share one address behind a NAT.
+OCPP_AUTH_FAILURES_PER_ADDRESS = env_int("OCPP_AUTH_FAILURES_PER_ADDRESS", 30, minimum=0)
+OCPP_AUTH_FAILURES_PER_IDENTITY = env_int("OCPP_AUTH_FAILURES_PER_IDENTITY", 10, minimum=0)
+OCPP_AUTH_THROTTLE_WINDOW = env_int("OCPP_AUTH_THROTTLE_WINDOW", 60, minimum=1)
+# Repeated refusals of one identity from one address with the same reason share one
+# ConnectionAttempt row (count, last_at), written at most this often while throttled.
+OCPP_CONNECTION_ATTEMPT_AGGREGATE_SECONDS = env_int(
+    "OCPP_CONNECTION_ATTEMPT_AGGREGATE_SECONDS", 60, minimum=0
+)
 OCPP_COMMAND_TIMEOUT = env_float("OCPP_COMMAND_TIMEOUT", 30.0, minimum=0.1)
 # Group commit: the longest a station's message waits for others to share its transaction.
 OCPP_GROUP_COMMIT_MAX_BATCH = env_int("OCPP_GROUP_COMMIT_MAX_BATCH", 256, minimum=1)

@@ -18,6 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
+from csms import throttling
 from csms.models import IDENTITY_PATTERN, ChargePoint, ConnectionAttempt, MessageLog
 from csms.models import RegistrationStatus as Registration
 from csms.services.stations import (
@@ -48,16 +49,63 @@ _IDENTITY = re.compile(IDENTITY_PATTERN)
 REPLACED_CLOSE_CODE = 4000
 
 
+def _station_limits(identity: str, address: str) -> list[throttling.Check]:
+    window = settings.OCPP_AUTH_THROTTLE_WINDOW
+    return [
+        (
+            throttling.Limit("ocpp-address", settings.OCPP_AUTH_FAILURES_PER_ADDRESS, window),
+            address,
+        ),
+        (
+            throttling.Limit("ocpp-identity", settings.OCPP_AUTH_FAILURES_PER_IDENTITY, window),
+            identity,
+        ),
+    ]
+
+
+def _throttled(identity: str, address: str) -> str:
+    """Runs in the DB thread, before anything else about the handshake is looked at. While the
+    address or the identity is over its failure limit, returns the refusal reason ('' when not
+    throttled) after tallying the attempt: one aggregated ConnectionAttempt write per identity
+    and address every OCPP_CONNECTION_ATTEMPT_AGGREGATE_SECONDS, none in between."""
+    wait = throttling.retry_after(_station_limits(identity, address))
+    if not wait:
+        return ""
+    detail = f"too many failed handshakes; retry in {wait} s"
+    count = throttling.tally(
+        f"ocpp:{identity}|{address}", every=settings.OCPP_CONNECTION_ATTEMPT_AGGREGATE_SECONDS
+    )
+    if count:
+        connection_attempt_record(
+            identity=identity,
+            reason=ConnectionAttempt.Reason.THROTTLED,
+            remote_address=address,
+            detail=detail,
+            count=count,
+        )
+    return detail
+
+
+def _refusal_record(identity: str, address: str, reason: str, detail: str) -> None:
+    """Runs in the DB thread: a refused handshake counts against its address and identity,
+    and is recorded (aggregated with its repeats)."""
+    throttling.failure_record(_station_limits(identity, address))
+    connection_attempt_record(
+        identity=identity, reason=reason, remote_address=address, detail=detail
+    )
+
+
 def _authenticate(
-    identity: str, authorization: bytes | None, remote: str
+    identity: str, authorization: bytes | None, address: str
 ) -> tuple[ChargePoint | None, str]:
     """Runs in the DB thread. Returns (station, '') or (None, refusal reason)."""
+    throttled = _throttled(identity, address)
+    if throttled:
+        return None, throttled
     charge_point = ChargePoint.objects.filter(identity=identity).first()
     if charge_point is None:
         if not settings.OCPP_ALLOW_UNKNOWN_CHARGE_POINTS:
-            connection_attempt_record(
-                identity=identity, reason=ConnectionAttempt.Reason.UNKNOWN, remote_address=remote
-            )
+            _refusal_record(identity, address, ConnectionAttempt.Reason.UNKNOWN, "")
             return None, "unknown identity"
         charge_point, _ = ChargePoint.objects.get_or_create(identity=identity)
     if charge_point.password_hash:
@@ -70,14 +118,15 @@ def _authenticate(
         elif not check_station_password(credentials[1], charge_point.password_hash):
             detail = "wrong password"
         if detail:
-            connection_attempt_record(
-                identity=identity,
-                reason=ConnectionAttempt.Reason.BAD_CREDENTIALS,
-                remote_address=remote,
-                detail=detail,
-            )
+            _refusal_record(identity, address, ConnectionAttempt.Reason.BAD_CREDENTIALS, detail)
             return None, detail
     return charge_point, ""
+
+
+def _refuse_before_authentication(identity: str, address: str, reason: str, detail: str) -> None:
+    """Runs in the DB thread: a handshake refused for its form (identity, subprotocol)."""
+    if not _throttled(identity, address):
+        _refusal_record(identity, address, reason, detail)
 
 
 class OcppConsumer(AsyncWebsocketConsumer):
@@ -111,7 +160,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
         headers = dict(self.scope.get("headers") or [])
         charge_point, reason = await database_sync_to_async(_authenticate)(
-            self.identity, headers.get(b"authorization"), self.remote
+            self.identity, headers.get(b"authorization"), self._client_host()
         )
         if charge_point is None:
             logger.warning("refused %s from %s: %s", self.identity, self.remote, reason)
@@ -170,10 +219,16 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     async def _refuse(self, reason: str, detail: str) -> None:
         logger.warning("refused %r from %s: %s", self.identity, self.remote, detail)
-        await database_sync_to_async(connection_attempt_record)(
-            identity=self.identity, reason=reason, remote_address=self.remote, detail=detail
+        await database_sync_to_async(_refuse_before_authentication)(
+            self.identity, self._client_host(), reason, detail
         )
         await self.close()
+
+    def _client_host(self) -> str:
+        """The client's address without its port: what throttling counts and refused attempts
+        record (a retry comes from a new port each time)."""
+        client = self.scope.get("client")
+        return str(client[0]) if client else ""
 
     def _remote_address(self) -> str:
         """The peer as csms.proxy left it: the real client behind a trusted proxy (port 0,
