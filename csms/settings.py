@@ -159,6 +159,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/admin/login/"
+# Failed password log-ins allowed per window, per user name and per client address; past that
+# the log-in is refused until the window ends (csms.authentication; 0 disables). Per address is
+# higher: an office's operators may share one address.
+AUTHENTICATION_BACKENDS = ["csms.authentication.ThrottledModelBackend"]
+LOGIN_FAILURES_PER_USER = env_int("LOGIN_FAILURES_PER_USER", 5, minimum=0)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 20, minimum=0)
+LOGIN_THROTTLE_WINDOW = env_int("LOGIN_THROTTLE_WINDOW", 900, minimum=1)
 
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes anonymous requests 401, not 403.
