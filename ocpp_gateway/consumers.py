@@ -47,6 +47,7 @@ from ocpp_gateway.schemas import (
 logger = logging.getLogger(__name__)
 _IDENTITY = re.compile(IDENTITY_PATTERN)
 REPLACED_CLOSE_CODE = 4000
+_THROTTLED = "too many failed handshakes"
 
 
 def _station_limits(identity: str, address: str) -> list[throttling.Check]:
@@ -71,11 +72,19 @@ def _throttled(identity: str, address: str) -> str:
     wait = throttling.retry_after(_station_limits(identity, address))
     if not wait:
         return ""
-    detail = f"too many failed handshakes; retry in {wait} s"
+    detail = f"{_THROTTLED}; retry in {wait} s"
     count = throttling.tally(
         f"ocpp:{identity}|{address}", every=settings.OCPP_CONNECTION_ATTEMPT_AGGREGATE_SECONDS
     )
     if count:
+        # Logged when written, not per attempt: a flood must not flood the log either.
+        logger.warning(
+            "throttled %r from %s: %d handshake(s) refused unread; %s",
+            identity,
+            address or "?",
+            count,
+            detail,
+        )
         connection_attempt_record(
             identity=identity,
             reason=ConnectionAttempt.Reason.THROTTLED,
@@ -123,10 +132,13 @@ def _authenticate(
     return charge_point, ""
 
 
-def _refuse_before_authentication(identity: str, address: str, reason: str, detail: str) -> None:
-    """Runs in the DB thread: a handshake refused for its form (identity, subprotocol)."""
-    if not _throttled(identity, address):
+def _refuse_before_authentication(identity: str, address: str, reason: str, detail: str) -> str:
+    """Runs in the DB thread: a handshake refused for its form (identity, subprotocol).
+    Returns the throttling reason if it was throttled instead ('' if not)."""
+    throttled = _throttled(identity, address)
+    if not throttled:
         _refusal_record(identity, address, reason, detail)
+    return throttled
 
 
 class OcppConsumer(AsyncWebsocketConsumer):
@@ -163,7 +175,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
             self.identity, headers.get(b"authorization"), self._client_host()
         )
         if charge_point is None:
-            logger.warning("refused %s from %s: %s", self.identity, self.remote, reason)
+            # A throttled refusal was logged, aggregated, by _throttled.
+            level = logging.DEBUG if reason.startswith(_THROTTLED) else logging.WARNING
+            logger.log(level, "refused %s from %s: %s", self.identity, self.remote, reason)
             await self.close()
             return
         self.charge_point = charge_point
@@ -218,10 +232,11 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await self.close(code=REPLACED_CLOSE_CODE)
 
     async def _refuse(self, reason: str, detail: str) -> None:
-        logger.warning("refused %r from %s: %s", self.identity, self.remote, detail)
-        await database_sync_to_async(_refuse_before_authentication)(
+        throttled = await database_sync_to_async(_refuse_before_authentication)(
             self.identity, self._client_host(), reason, detail
         )
+        level = logging.DEBUG if throttled else logging.WARNING
+        logger.log(level, "refused %r from %s: %s", self.identity, self.remote, detail)
         await self.close()
 
     def _client_host(self) -> str:
