@@ -18,5 +18,7 @@ RUN pip install --no-cache-dir --no-deps . \
 RUN useradd --system --uid 10001 csms
 USER csms
 EXPOSE 8000
+# No --proxy-headers: daphne would believe X-Forwarded-For from anyone; csms.proxy trusts it
+# only from TRUSTED_PROXIES.
 CMD ["python", "-m", "daphne", "-b", "0.0.0.0", "-p", "8000", "--websocket_timeout", "-1", \
-     "--proxy-headers", "csms.asgi:application"]
+     "csms.asgi:application"]

@@ -20,6 +20,7 @@ from csms.env import (
     env_optional,
     env_str,
 )
+from csms.proxy import parse_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -130,6 +131,20 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The cache holds only throttling counters (csms.throttling): Redis, so every process shares
+# them, or per-process memory without Redis. Short socket timeouts: a throttle check must never
+# stall a handshake, and csms.throttling fails open when Redis is away.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", REDIS_URL is None)
@@ -138,6 +153,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "purge-message-log": {"task": "csms.tasks.message_log_purge", "schedule": 3600.0},
+    "purge-station-history": {"task": "csms.tasks.station_history_purge", "schedule": 3600.0},
     "stale-commands": {"task": "ocpp_gateway.tasks.commands_time_out_stale", "schedule": 30.0},
     "expire-reservations": {"task": "ocpp_gateway.tasks.reservations_expire", "schedule": 60.0},
 }
@@ -150,6 +166,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/admin/login/"
+# Failed password log-ins allowed per window, per user name and per client address; past that
+# the log-in is refused until the window ends (csms.authentication; 0 disables). Per address is
+# higher: an office's operators may share one address.
+AUTHENTICATION_BACKENDS = ["csms.authentication.ThrottledModelBackend"]
+LOGIN_FAILURES_PER_USER = env_int("LOGIN_FAILURES_PER_USER", 5, minimum=0)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 20, minimum=0)
+LOGIN_THROTTLE_WINDOW = env_int("LOGIN_THROTTLE_WINDOW", 900, minimum=1)
 
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes anonymous requests 401, not 403.
@@ -190,7 +213,12 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- Production safety -----------------------------------------------------------------------
 # TLS is terminated by a reverse proxy (see README); trust its X-Forwarded-Proto.
+# csms.proxy strips X-Forwarded-* from any peer outside TRUSTED_PROXIES (CIDRs), so both this
+# and the client address it derives from X-Forwarded-For come only from our own proxies.
+# Default: loopback, i.e. a proxy on the same host; behind a proxy elsewhere, name its network.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", ["127.0.0.1", "::1"])
+parse_networks(TRUSTED_PROXIES)  # a typo stops start-up here, naming the variable
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
@@ -204,6 +232,24 @@ OCPP_ALLOW_UNKNOWN_CHARGE_POINTS = env_bool("OCPP_ALLOW_UNKNOWN_CHARGE_POINTS", 
 OCPP_HEARTBEAT_INTERVAL = env_int("OCPP_HEARTBEAT_INTERVAL", 300, minimum=1)
 OCPP_MESSAGE_LOG_RETENTION_DAYS = env_int("OCPP_MESSAGE_LOG_RETENTION_DAYS", 30, minimum=0)
 OCPP_MESSAGE_LOG_ENABLED = env_bool("OCPP_MESSAGE_LOG_ENABLED", True)
+# Retention of what stations leave behind besides the message log (0 keeps everything):
+# refused handshakes, and status history (StatusNotification rows, firmware and diagnostics
+# status events). Status history is kept longer: it is what availability reports read.
+OCPP_CONNECTION_ATTEMPT_RETENTION_DAYS = env_int(
+    "OCPP_CONNECTION_ATTEMPT_RETENTION_DAYS", 30, minimum=0
+)
+OCPP_STATUS_HISTORY_RETENTION_DAYS = env_int("OCPP_STATUS_HISTORY_RETENTION_DAYS", 90, minimum=0)
+# Failed handshakes (any refusal) allowed per window, per source address and per identity;
+# past that every handshake from it is refused unread until the window ends (0 disables).
+# Per address is higher: several stations may share one address behind a NAT.
+OCPP_AUTH_FAILURES_PER_ADDRESS = env_int("OCPP_AUTH_FAILURES_PER_ADDRESS", 30, minimum=0)
+OCPP_AUTH_FAILURES_PER_IDENTITY = env_int("OCPP_AUTH_FAILURES_PER_IDENTITY", 10, minimum=0)
+OCPP_AUTH_THROTTLE_WINDOW = env_int("OCPP_AUTH_THROTTLE_WINDOW", 60, minimum=1)
+# Repeated refusals of one identity from one address with the same reason share one
+# ConnectionAttempt row (count, last_at), written at most this often while throttled.
+OCPP_CONNECTION_ATTEMPT_AGGREGATE_SECONDS = env_int(
+    "OCPP_CONNECTION_ATTEMPT_AGGREGATE_SECONDS", 60, minimum=0
+)
 OCPP_COMMAND_TIMEOUT = env_float("OCPP_COMMAND_TIMEOUT", 30.0, minimum=0.1)
 # Group commit: the longest a station's message waits for others to share its transaction.
 OCPP_GROUP_COMMIT_MAX_BATCH = env_int("OCPP_GROUP_COMMIT_MAX_BATCH", 256, minimum=1)

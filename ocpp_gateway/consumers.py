@@ -18,6 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
+from csms import throttling
 from csms.models import IDENTITY_PATTERN, ChargePoint, ConnectionAttempt, MessageLog
 from csms.models import RegistrationStatus as Registration
 from csms.services.stations import (
@@ -48,18 +49,74 @@ from ocpp_gateway.schemas import (
 logger = logging.getLogger(__name__)
 _IDENTITY = re.compile(IDENTITY_PATTERN)
 REPLACED_CLOSE_CODE = 4000
+_THROTTLED = "too many failed handshakes"
+
+
+def _station_limits(identity: str, address: str) -> list[throttling.Check]:
+    window = settings.OCPP_AUTH_THROTTLE_WINDOW
+    return [
+        (
+            throttling.Limit("ocpp-address", settings.OCPP_AUTH_FAILURES_PER_ADDRESS, window),
+            address,
+        ),
+        (
+            throttling.Limit("ocpp-identity", settings.OCPP_AUTH_FAILURES_PER_IDENTITY, window),
+            identity,
+        ),
+    ]
+
+
+def _throttled(identity: str, address: str) -> str:
+    """Runs in the DB thread, before anything else about the handshake is looked at. While the
+    address or the identity is over its failure limit, returns the refusal reason ('' when not
+    throttled) after tallying the attempt: one aggregated ConnectionAttempt write per identity
+    and address every OCPP_CONNECTION_ATTEMPT_AGGREGATE_SECONDS, none in between."""
+    wait = throttling.retry_after(_station_limits(identity, address))
+    if not wait:
+        return ""
+    detail = f"{_THROTTLED}; retry in {wait} s"
+    count = throttling.tally(
+        f"ocpp:{identity}|{address}", every=settings.OCPP_CONNECTION_ATTEMPT_AGGREGATE_SECONDS
+    )
+    if count:
+        # Logged when written, not per attempt: a flood must not flood the log either.
+        logger.warning(
+            "throttled %r from %s: %d handshake(s) refused unread; %s",
+            identity,
+            address or "?",
+            count,
+            detail,
+        )
+        connection_attempt_record(
+            identity=identity,
+            reason=ConnectionAttempt.Reason.THROTTLED,
+            remote_address=address,
+            detail=detail,
+            count=count,
+        )
+    return detail
+
+
+def _refusal_record(identity: str, address: str, reason: str, detail: str) -> None:
+    """Runs in the DB thread: a refused handshake counts against its address and identity,
+    and is recorded (aggregated with its repeats)."""
+    throttling.failure_record(_station_limits(identity, address))
+    connection_attempt_record(
+        identity=identity, reason=reason, remote_address=address, detail=detail
+    )
 
 
 def _authenticate(
-    identity: str, authorization: bytes | None, remote: str
+    identity: str, authorization: bytes | None, address: str
 ) -> tuple[ChargePoint | None, str]:
     """Runs in the DB thread. Returns (station, '') or (None, refusal reason)."""
+    throttled = _throttled(identity, address)
+    if throttled:
+        return None, throttled
     charge_point = ChargePoint.objects.filter(identity=identity).first()
     if charge_point is None:
         if not settings.OCPP_ALLOW_UNKNOWN_CHARGE_POINTS:
-            connection_attempt_record(
-                identity=identity, reason=ConnectionAttempt.Reason.UNKNOWN, remote_address=remote
-            )
+            _refusal_record(identity, address, ConnectionAttempt.Reason.UNKNOWN, "")
             return None, "unknown identity"
         charge_point, _ = ChargePoint.objects.get_or_create(identity=identity)
     if charge_point.password_hash or charge_point.password_hash_next:
@@ -73,12 +130,7 @@ def _authenticate(
             else:
                 detail = "wrong password" if own else "user name is not the identity"
         if detail:
-            connection_attempt_record(
-                identity=identity,
-                reason=ConnectionAttempt.Reason.BAD_CREDENTIALS,
-                remote_address=remote,
-                detail=detail,
-            )
+            _refusal_record(identity, address, ConnectionAttempt.Reason.BAD_CREDENTIALS, detail)
             return None, detail
     return charge_point, ""
 
@@ -91,6 +143,15 @@ def _call_logged(text: str, action: str) -> str | None:
     frame = protocol.loads(text)
     redacted = request_redacted(action, frame[3])
     return None if redacted is frame[3] else protocol.call(frame[1], action, redacted)
+
+
+def _refuse_before_authentication(identity: str, address: str, reason: str, detail: str) -> str:
+    """Runs in the DB thread: a handshake refused for its form (identity, subprotocol).
+    Returns the throttling reason if it was throttled instead ('' if not)."""
+    throttled = _throttled(identity, address)
+    if not throttled:
+        _refusal_record(identity, address, reason, detail)
+    return throttled
 
 
 class OcppConsumer(AsyncWebsocketConsumer):
@@ -124,10 +185,12 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
         headers = dict(self.scope.get("headers") or [])
         charge_point, reason = await database_sync_to_async(_authenticate)(
-            self.identity, headers.get(b"authorization"), self.remote
+            self.identity, headers.get(b"authorization"), self._client_host()
         )
         if charge_point is None:
-            logger.warning("refused %s from %s: %s", self.identity, self.remote, reason)
+            # A throttled refusal was logged, aggregated, by _throttled.
+            level = logging.DEBUG if reason.startswith(_THROTTLED) else logging.WARNING
+            logger.log(level, "refused %s from %s: %s", self.identity, self.remote, reason)
             await self.close()
             return
         self.charge_point = charge_point
@@ -182,19 +245,27 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await self.close(code=REPLACED_CLOSE_CODE)
 
     async def _refuse(self, reason: str, detail: str) -> None:
-        logger.warning("refused %r from %s: %s", self.identity, self.remote, detail)
-        await database_sync_to_async(connection_attempt_record)(
-            identity=self.identity, reason=reason, remote_address=self.remote, detail=detail
+        throttled = await database_sync_to_async(_refuse_before_authentication)(
+            self.identity, self._client_host(), reason, detail
         )
+        level = logging.DEBUG if throttled else logging.WARNING
+        logger.log(level, "refused %r from %s: %s", self.identity, self.remote, detail)
         await self.close()
 
-    def _remote_address(self) -> str:
-        headers = dict(self.scope.get("headers") or [])
-        forwarded = headers.get(b"x-forwarded-for")
-        if forwarded:
-            return forwarded.decode("latin-1").split(",")[0].strip()
+    def _client_host(self) -> str:
+        """The client's address without its port: what throttling counts and refused attempts
+        record (a retry comes from a new port each time)."""
         client = self.scope.get("client")
-        return f"{client[0]}:{client[1]}" if client else ""
+        return str(client[0]) if client else ""
+
+    def _remote_address(self) -> str:
+        """The peer as csms.proxy left it: the real client behind a trusted proxy (port 0,
+        unknown there), else the TCP peer. Never a header read here: any client can send one."""
+        client = self.scope.get("client")
+        if not client:
+            return ""
+        host, port = str(client[0]), client[1]
+        return f"{host}:{port}" if port else host
 
     # --- Frames from the station ------------------------------------------------------------
 

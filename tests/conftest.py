@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from rest_framework.test import APIClient
 from tests.factories import make_token, make_user
 
 FIXTURES = Path(__file__).parent / "fixtures"
+_cache_ids = itertools.count()
 
 
 def load_frame(name: str) -> Any:
@@ -23,6 +25,15 @@ def load_frame(name: str) -> Any:
 def _fast_settings(settings: Any) -> None:
     settings.OCPP_ALLOW_UNKNOWN_CHARGE_POINTS = False
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # A cache of its own per test: throttling counters (csms.throttling) from one test must not
+    # refuse the next one's handshakes or log-ins, and the Redis cache of a run with REDIS_URL
+    # is never touched.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"test-{next(_cache_ids)}",
+        }
+    }
 
 
 # --- Personas ---------------------------------------------------------------------------------

@@ -308,10 +308,10 @@ class ConnectorAdmin(ReadOnlyAdmin):
 
 @admin.register(ConnectionAttempt)
 class ConnectionAttemptAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "identity", "reason", "remote_address", "detail"]
+    list_display = ["last_at", "identity", "reason", "remote_address", "count", "detail"]
     list_filter = ["reason"]
     search_fields = ["identity", "remote_address"]
-    date_hierarchy = "created_at"
+    date_hierarchy = "last_at"
     actions = ["register_stations"]
 
     def has_register_permission(self, request: HttpRequest) -> bool:

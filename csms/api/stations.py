@@ -268,7 +268,17 @@ class ChargePointDetailApi(generics.RetrieveUpdateDestroyAPIView):
 class ConnectionAttemptOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = ConnectionAttempt
-        fields = ["id", "identity", "reason", "remote_address", "detail", "created_at"]
+        # count: refusals this row stands for, the first at created_at, the latest at last_at.
+        fields = [
+            "id",
+            "identity",
+            "reason",
+            "remote_address",
+            "detail",
+            "count",
+            "created_at",
+            "last_at",
+        ]
         read_only_fields = fields
 
 

@@ -27,7 +27,9 @@ class StatusNotification(models.Model):
     class Meta:
         ordering = ["-received_at"]
         indexes = [
-            models.Index(fields=["charge_point", "-received_at"], name="statusnotif_cp_time")
+            models.Index(fields=["charge_point", "-received_at"], name="statusnotif_cp_time"),
+            # The retention purge (csms.services.logs.status_history_purge) reads by age alone.
+            models.Index(fields=["received_at"], name="statusnotif_time"),
         ]
 
 

@@ -128,22 +128,27 @@ class ChargePoint(models.Model):
 
 
 class ConnectionAttempt(models.Model):
-    """A refused WebSocket handshake, kept so an operator can act on it."""
+    """Refused WebSocket handshakes, kept so an operator can act on them. Repeats of one
+    identity from one address for one reason share a row: ``count`` of them, the first at
+    ``created_at``, the latest at ``last_at`` (csms.services.stations.connection_attempt_record)."""
 
     class Reason(models.TextChoices):
         UNKNOWN = "unknown", "Unknown identity"
         BAD_CREDENTIALS = "bad_credentials", "Missing or wrong credentials"
         MALFORMED = "malformed", "Malformed identity"
         SUBPROTOCOL = "subprotocol", "No supported subprotocol"
+        THROTTLED = "throttled", "Too many failed attempts"
 
     identity = models.CharField(max_length=200, db_index=True)
     reason = models.CharField(max_length=20, choices=Reason.choices)
     remote_address = models.CharField(max_length=100, blank=True)
     detail = models.CharField(max_length=255, blank=True)
+    count = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-last_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.identity} ({self.reason})"

@@ -69,4 +69,4 @@ def connection_attempt_list(
         qs = qs.filter(identity=identity)
     if reason:
         qs = qs.filter(reason=reason)
-    return qs.order_by("-created_at", "-id")
+    return qs.order_by("-last_at", "-id")

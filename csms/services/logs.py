@@ -1,5 +1,6 @@
-"""Logs: DataTransfer messages in both directions, and the message log's retention. (The
-message log itself is written by the gateway's group committer, as bulk rows.)"""
+"""Logs: DataTransfer messages in both directions, and the retention of the message log and of
+status history. (The message log itself is written by the gateway's group committer, as bulk
+rows.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from csms.models import DataTransfer, MessageLog
+from csms.models import (
+    DataTransfer,
+    DiagnosticsStatusEvent,
+    FirmwareStatusEvent,
+    MessageLog,
+    StatusNotification,
+)
 
 
 def data_transfer_record(
@@ -41,4 +48,22 @@ def message_log_purge(*, older_than_days: int | None = None) -> int:
         return 0
     cutoff = timezone.now() - timedelta(days=days)
     deleted, _ = MessageLog.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+def status_history_purge(*, older_than_days: int | None = None) -> int:
+    """Delete status history received before the retention (OCPP_STATUS_HISTORY_RETENTION_DAYS,
+    0 keeps everything): StatusNotification rows and firmware / diagnostics status events.
+    A connector's current status lives on the Connector and is never touched. Returns the
+    number of rows deleted."""
+    days = (
+        settings.OCPP_STATUS_HISTORY_RETENTION_DAYS if older_than_days is None else older_than_days
+    )
+    if days <= 0:
+        return 0
+    cutoff = timezone.now() - timedelta(days=days)
+    deleted = 0
+    for model in (StatusNotification, FirmwareStatusEvent, DiagnosticsStatusEvent):
+        count, _ = model.objects.filter(received_at__lt=cutoff).delete()
+        deleted += count
     return deleted

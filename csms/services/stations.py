@@ -4,12 +4,13 @@ operator edits and deletion."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import ProtectedError
+from django.db.models import F, ProtectedError
 from django.utils import timezone
 
 from csms import signals
@@ -112,14 +113,64 @@ def charge_point_password_offer(*, charge_point_id: int, password_hash: str) -> 
 
 
 def connection_attempt_record(
-    *, identity: str, reason: str, remote_address: str = "", detail: str = ""
+    *,
+    identity: str,
+    reason: str,
+    remote_address: str = "",
+    detail: str = "",
+    count: int = 1,
+    timestamp: datetime | None = None,
 ) -> ConnectionAttempt:
+    """Record ``count`` refused handshakes. Within OCPP_CONNECTION_ATTEMPT_AGGREGATE_SECONDS of
+    the last one with the same identity, address and reason, they are added to its row (count,
+    last_at, latest detail) instead of a new one: a station retrying with a stale password
+    every few seconds, or a guesser, leaves one row, not thousands."""
+    now = timestamp or timezone.now()
+    identity, remote_address, detail = identity[:200], remote_address[:100], detail[:255]
+    window = settings.OCPP_CONNECTION_ATTEMPT_AGGREGATE_SECONDS
+    if window > 0:
+        recent = (
+            ConnectionAttempt.objects.filter(
+                identity=identity,
+                reason=reason,
+                remote_address=remote_address,
+                last_at__gte=now - timedelta(seconds=window),
+            )
+            .order_by("-last_at")
+            .first()
+        )
+        if recent is not None:
+            ConnectionAttempt.objects.filter(pk=recent.pk).update(
+                count=F("count") + count, last_at=now, detail=detail
+            )
+            recent.count += count
+            recent.last_at, recent.detail = now, detail
+            return recent
     return ConnectionAttempt.objects.create(
-        identity=identity[:200],
+        identity=identity,
         reason=reason,
-        remote_address=remote_address[:100],
-        detail=detail[:255],
+        remote_address=remote_address,
+        detail=detail,
+        count=count,
+        created_at=now,
+        last_at=now,
     )
+
+
+def connection_attempts_purge(*, older_than_days: int | None = None) -> int:
+    """Delete refused-handshake rows whose latest attempt is past the retention
+    (OCPP_CONNECTION_ATTEMPT_RETENTION_DAYS, 0 keeps everything); a row still being counted
+    stays. Returns the number deleted."""
+    days = (
+        settings.OCPP_CONNECTION_ATTEMPT_RETENTION_DAYS
+        if older_than_days is None
+        else older_than_days
+    )
+    if days <= 0:
+        return 0
+    cutoff = timezone.now() - timedelta(days=days)
+    deleted, _ = ConnectionAttempt.objects.filter(last_at__lt=cutoff).delete()
+    return deleted
 
 
 def charge_point_register_from_attempt(*, attempt: ConnectionAttempt) -> ChargePoint:

@@ -55,7 +55,6 @@ class Command(BaseCommand):
                 str(port),
                 "--websocket_timeout",
                 "-1",
-                "--proxy-headers",
                 "csms.asgi:application",
             ],
             start_new_session=detached,
