@@ -181,3 +181,40 @@ def test_the_env_example_says_where_the_admin_password_is_and_how_to_go_to_produ
 
 def test_the_image_never_contains_the_env_file():
     assert ".env" in (ROOT / ".dockerignore").read_text().split()
+
+
+# --- The README's commands, as a newcomer types them in a fresh clone ---------------------------
+
+
+def _readme_section(heading: str | None) -> str:
+    readme = (ROOT / "README.md").read_text()
+    if heading is None:  # the quick start, before the first section
+        return readme[: readme.index("\n## ")]
+    start = readme.index(f"\n{heading}\n")
+    end = readme.find("\n## ", start + 1)
+    return readme[start : end if end != -1 else None]
+
+
+def _shell_lines(text: str) -> list[str]:
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
+    return [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("heading", [None, "## Development", "## Deploying"])
+def test_the_readme_never_runs_python_outside_the_virtualenv(heading):
+    # A fresh clone has no activated virtualenv: a bare `python manage.py` fails (no Django).
+    # Make targets, `.venv/bin/python` and commands inside the containers work as written.
+    lines = _shell_lines(_readme_section(heading))
+
+    assert lines
+    bare = [line for line in lines if re.match(r"(python3?|pip|celery|daphne)\b", line)]
+    assert bare == []
+
+
+def test_the_readme_says_how_to_get_back_in_when_the_admin_password_is_lost():
+    quick_start = _readme_section(None)
+    deploying = _readme_section("## Deploying")
+
+    assert ".venv/bin/python manage.py ensure_admin --reset-password" in quick_start
+    assert "docker compose exec web python manage.py ensure_admin --reset-password" in deploying
+    assert "docker compose logs migrate" in deploying
