@@ -12,6 +12,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from csms.env import (
+    database_from_parts,
     database_from_url,
     env_bool,
     env_float,
@@ -84,11 +85,16 @@ TEMPLATES = [
 ]
 
 # --- Database --------------------------------------------------------------------------------
+# DATABASE_URL, else the POSTGRES_* parts (a password as it is, no URL encoding: what
+# docker-compose passes), else SQLite.
 DATABASE_URL = env_optional("DATABASE_URL")
 if DATABASE_URL:
     _db = database_from_url(DATABASE_URL)
 else:
-    _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(BASE_DIR / "db.sqlite3")}
+    _db = database_from_parts() or {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(BASE_DIR / "db.sqlite3"),
+    }
 # Persistent connections: the gateway talks to the database for every frame, reconnecting each
 # time would dominate its latency. Health checks drop a connection the server closed.
 _db["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 600, minimum=0)
@@ -219,6 +225,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", ["127.0.0.1", "::1"])
 parse_networks(TRUSTED_PROXIES)  # a typo stops start-up here, naming the variable
+# Over plain HTTP with secure cookies a login fails its CSRF check: csms.csrf says why.
+CSRF_FAILURE_VIEW = "csms.csrf.csrf_failure"
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)

@@ -1,7 +1,8 @@
 """Admin actions that send OCPP operations to stations (used by ocpp_gateway.admin).
 
 ``send_command_action`` (ChargePoint changelist): support staff and operators select stations,
-pick an operation and fill in its payload on an intermediate page; every selected station is
+pick an operation (among those their role may send: csms.permissions) and fill in its payload
+on an intermediate page; every selected station is
 asked at once, and the results page shows each answer with a link to its Command record.
 ``remote_stop_action`` (Transaction changelist): RemoteStopTransaction for each selected
 running transaction. Both are declared with ``permissions=["send_command"]``: the model admin
@@ -81,7 +82,7 @@ def send_command_action(
         return None
     stations = list(queryset.order_by("identity"))
     if "apply" in request.POST:
-        form = SendCommandForm(request.POST)
+        form = SendCommandForm(request.POST, user=request.user)
         if form.is_valid():
             action = form.cleaned_data["ocpp_action"]
             payload = form.cleaned_data["payload"]
@@ -94,7 +95,7 @@ def send_command_action(
             )
             return results_page(modeladmin, request, action, outcomes)
     else:
-        form = SendCommandForm()
+        form = SendCommandForm(user=request.user)
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": "Send an OCPP command",

@@ -35,6 +35,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from csms.models import ChargePoint, Command, RegistrationStatus
+from csms.permissions import command_refusal
 from csms.services.commands import (
     command_create,
     command_fail,
@@ -79,6 +80,13 @@ class InvalidPayload(CommandError):
     code = "invalid_payload"
 
 
+class CommandForbidden(CommandError):
+    """The issuer's role may not send this operation (csms.permissions.command_refusal)."""
+
+    status_code = 403
+    code = "permission_denied"
+
+
 class StationOffline(CommandError):
     status_code = 409
     code = "station_offline"
@@ -116,11 +124,13 @@ class Outcome:
 
 
 def command_check(
-    *, charge_point: ChargePoint, action: str, payload: Any
+    *, charge_point: ChargePoint, action: str, payload: Any, issued_by: Any = None
 ) -> tuple[dict[str, Any], Operation]:
-    """Validate a call before anything is stored: the operation fills in what the CSMS assigns
-    (ocpp_gateway.operations), then the OCPP schema decides. Returns the JSON-ready request
-    and its operation. Raises CommandError subclasses."""
+    """Validate a call before anything is stored: whether ``issued_by`` may send it
+    (csms.permissions.command_refusal; None is the platform itself), then the operation fills
+    in what the CSMS assigns (ocpp_gateway.operations), then the OCPP schema decides. Returns
+    the JSON-ready request and its operation. Raises CommandError subclasses
+    (CommandForbidden before the schema check: a refused caller learns nothing more)."""
     operation = OPERATIONS.get(action)
     if operation is None or action not in CENTRAL_ACTIONS:
         raise UnknownAction(
@@ -130,6 +140,18 @@ def command_check(
         )
     if not isinstance(payload, dict):
         raise InvalidPayload("payload must be a JSON object", field="payload")
+    # Here, in the one path every caller takes, so the API, the admin, tasks and management
+    # commands cannot disagree about who sends what.
+    refusal = command_refusal(issued_by, action, payload)
+    if refusal is not None:
+        logger.warning(
+            "command %s to %s refused for %s: %s",
+            action,
+            charge_point.identity,
+            getattr(issued_by, "username", issued_by),
+            refusal,
+        )
+        raise CommandForbidden(refusal)
     payload = dict(payload)
     if operation.complete is not None:
         payload = operation.complete(charge_point, payload)
@@ -195,7 +217,9 @@ def _create(
     layer, csms.settings), never in the database."""
     seconds = _timeout(timeout)
     charge_point.refresh_from_db()
-    request, operation = command_check(charge_point=charge_point, action=action, payload=payload)
+    request, operation = command_check(
+        charge_point=charge_point, action=action, payload=payload, issued_by=issued_by
+    )
     _check_online(charge_point)
     try:
         with transaction.atomic():
@@ -344,9 +368,10 @@ def command_send(
     timed out (at most ``timeout`` seconds, default OCPP_COMMAND_TIMEOUT, plus a second);
     without, as soon as it is queued.
 
-    Raises UnknownAction / InvalidPayload (nothing stored), StationOffline, CommandNotAllowed,
-    GatewayUnavailable. Must not run inside an atomic block when waiting: the station's gateway
-    could not see the uncommitted command (without waiting, it is sent on commit)."""
+    Raises UnknownAction / InvalidPayload / CommandForbidden (nothing stored), StationOffline,
+    CommandNotAllowed, GatewayUnavailable. Must not run inside an atomic block when waiting:
+    the station's gateway could not see the uncommitted command (without waiting, it is sent
+    on commit)."""
     in_transaction = transaction.get_connection().in_atomic_block
     if in_transaction and wait:
         raise RuntimeError("command_send(wait=True) cannot run inside a transaction.")

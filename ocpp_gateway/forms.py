@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
 
+from csms.permissions import SUPPORT_CONDITIONS, command_refusal, commands_allowed, is_operator
 from ocpp_gateway.calls import MAX_TIMEOUT_SECONDS
 from ocpp_gateway.operations import EXAMPLE_PAYLOADS
 from ocpp_gateway.schemas import CENTRAL_ACTIONS
@@ -23,6 +24,10 @@ def example_payloads_json() -> dict[str, str]:
 
 
 class SendCommandForm(forms.Form):
+    """The operation and its payload. Given ``user``, it offers only the operations that user
+    may send and refuses a payload their role may not send (csms.permissions), with the
+    reason on the form; the send path checks again."""
+
     ocpp_action = forms.ChoiceField(
         label="Operation",
         choices=[("", "---------"), *((a, a) for a in sorted(CENTRAL_ACTIONS))],
@@ -44,9 +49,34 @@ class SendCommandForm(forms.Form):
         help_text="All stations are asked at once; default OCPP_COMMAND_TIMEOUT.",
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.user = user
         self.fields["timeout"].widget.attrs["placeholder"] = f"{settings.OCPP_COMMAND_TIMEOUT:g}"
+        if user is not None:
+            allowed = commands_allowed(user, sorted(CENTRAL_ACTIONS))
+            action = cast(forms.ChoiceField, self.fields["ocpp_action"])
+            # Only the menu shrinks: the field still knows every operation, so a refused one
+            # posted anyway is explained by clean() in the policy's words, not "invalid choice".
+            cast(forms.Select, action.widget).choices = [
+                ("", "---------"),
+                *((a, a) for a in allowed),
+            ]
+            if not is_operator(user):
+                conditions = "; ".join(f"{a} {c}" for a, c in SUPPORT_CONDITIONS.items())
+                action.help_text = (
+                    f"The operations your role may send ({conditions}); the others are "
+                    "reserved to operators."
+                )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        action, payload = cleaned.get("ocpp_action"), cleaned.get("payload")
+        if self.user is not None and action and isinstance(payload, dict):
+            refusal = command_refusal(self.user, action, payload)
+            if refusal is not None:
+                raise forms.ValidationError(refusal)
+        return cleaned
 
     def clean_payload(self) -> dict[str, Any]:
         text = self.cleaned_data["payload"].strip() or "{}"

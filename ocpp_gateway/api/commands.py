@@ -9,12 +9,14 @@ ended, the body says what the station answered:
   ``error_code``, or it disconnected before answering).
 * 202: ``?wait=0``: queued; poll ``GET /api/v1/commands/<id>/``.
 * 504: no answer within the timeout: ``state`` is ``timed_out``.
-* 400: unknown action or a payload the OCPP schema rejects (nothing was sent); 404: unknown
+* 400: unknown action or a payload the OCPP schema rejects (nothing was sent); 403: the
+  caller's role may not send this operation (the reason in ``detail``); 404: unknown
   station; 409: station offline, or an operation its state forbids (RemoteStart/Stop while
   registration is Pending); 503: the station's gateway could not be reached.
 
-Operators and support staff may send and read (csms.permissions.CanSendCommands); anyone else
-gets 403, anonymous callers 401.
+Operators and support staff may read, and send (csms.permissions.CanSendCommands): operators
+every operation, support staff the operational ones (csms.permissions.SUPPORT_COMMANDS, checked
+in the send path); anyone else gets 403, anonymous callers 401.
 """
 
 from __future__ import annotations
@@ -183,7 +185,10 @@ COMMAND_RESPONSES = {
     202: OpenApiResponse(CommandOutputSerializer, description="Queued (wait=0)."),
     400: OpenApiResponse(description="Unknown action or invalid payload; nothing was sent."),
     401: OpenApiResponse(description="Not authenticated."),
-    403: OpenApiResponse(description="Not an operator or support staff."),
+    403: OpenApiResponse(
+        description="Not an operator or support staff, or an operation reserved to operators "
+        '(support staff: see the README\'s "Who may send what").'
+    ),
     404: OpenApiResponse(description="Unknown station."),
     409: OpenApiResponse(
         description="Station offline, or the operation is not allowed in its state."

@@ -148,14 +148,14 @@ async def test_a_schema_violation_is_reported_per_station(online_station):
         {
             "action": "send_command_action",
             "_selected_action": [cp.pk],
-            "ocpp_action": "Reset",
-            "payload": '{"type": "Gentle"}',
+            "ocpp_action": "ChangeAvailability",
+            "payload": '{"connectorId": 1, "type": "Sideways"}',
             "apply": "Send",
         },
     )
 
     assert page.status_code == 200
-    assert "Reset payload is not valid" in page.content.decode()
+    assert "ChangeAvailability payload is not valid" in page.content.decode()
     assert await station.receive_nothing(0.2)
 
 

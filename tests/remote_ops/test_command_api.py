@@ -345,7 +345,7 @@ async def test_the_log_filters_by_station_action_state_and_issuer(
         support_api, station2, "CP2", "Reset", {"type": "Soft"}, {"status": "Rejected"}
     )
     await round_trip(
-        support_api, station1, "CP1", "Reset", {"type": "Hard"}, {"status": "Accepted"}
+        support_api, station1, "CP1", "Reset", {"type": "Soft"}, {"status": "Accepted"}
     )
 
     async def listed(**params):

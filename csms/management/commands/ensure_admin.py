@@ -1,7 +1,10 @@
-"""Create the operator account ``admin`` on first start.
+"""Create the operator account ``admin`` on first start; with ``--reset-password``, give it a
+new password (the way back in when the password is lost).
 
 The password comes from DJANGO_SUPERUSER_PASSWORD, or is generated and printed exactly once.
-An existing ``admin`` is left alone.
+Without ``--reset-password`` an existing ``admin`` is left alone, so every start (``make run``,
+compose's ``migrate`` service) may run it. ``manage.py changepassword admin`` also works, and
+asks for the new password at the terminal instead.
 """
 
 from __future__ import annotations
@@ -16,29 +19,50 @@ from django.core.management.base import BaseCommand
 
 from csms.permissions import OPERATORS
 
+LOST_PASSWORD_HINT = (
+    "  Lost it? `.venv/bin/python manage.py ensure_admin --reset-password` (docker compose: "
+    "`docker compose exec web python manage.py ensure_admin --reset-password`).\n"
+)
+
 
 class Command(BaseCommand):
-    help = "Create the 'admin' operator account if it does not exist."
+    help = "Create the 'admin' operator account if it does not exist, or reset its password."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--username", default="admin")
+        parser.add_argument(
+            "--reset-password",
+            action="store_true",
+            help="Give the existing account a new password (DJANGO_SUPERUSER_PASSWORD, or a "
+            "generated one printed once), and make it an active operator again.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         User = get_user_model()
         username = options["username"]
-        if User.objects.filter(username=username).exists():
+        user = User.objects.filter(username=username).first()
+        if user is not None and not options["reset_password"]:
             self.stdout.write(f"Operator account '{username}' exists.")
             return
-        password = os.environ.get("DJANGO_SUPERUSER_PASSWORD") or secrets.token_urlsafe(12)
-        user = User.objects.create_superuser(username=username, email="", password=password)
+        given = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
+        password = given or secrets.token_urlsafe(12)
+        if user is None:
+            user = User.objects.create_superuser(username=username, email="", password=password)
+            done = "Created operator account"
+        else:
+            # Locked out for whatever reason: the account must work again after this.
+            user.set_password(password)
+            user.is_active = user.is_staff = user.is_superuser = True
+            user.save()
+            done = "Reset the password of operator account"
         group, _ = Group.objects.get_or_create(name=OPERATORS)
         user.groups.add(group)
-        if os.environ.get("DJANGO_SUPERUSER_PASSWORD"):
-            self.stdout.write(f"Created operator '{username}' with DJANGO_SUPERUSER_PASSWORD.")
+        if given:
+            self.stdout.write(f"{done} '{username}': password from DJANGO_SUPERUSER_PASSWORD.")
         else:
             self.stdout.write(
                 self.style.WARNING(
-                    f"\n  Created operator account '{username}' with password: {password}\n"
-                    "  It is shown only this once.\n"
+                    f"\n  {done} '{username}' with password: {password}\n"
+                    "  It is shown only this once.\n" + LOST_PASSWORD_HINT
                 )
             )

@@ -8,20 +8,26 @@ meter values come every 10 s, so the admin shows live data within a minute. In d
 reaches this process only: it switches the simulator off first (open sessions end with reason
 PowerLoss while the server still runs), then the server.
 
+It exits non-zero, with the reason, when the server cannot serve: the port is taken (checked
+before daphne starts, since daphne logs that failure as CRITICAL and then exits 0) or daphne
+stopped by itself. Only Ctrl-C or SIGTERM is a clean exit.
+
 It lives in the gateway, not in csms: daphne serves the gateway's consumers, and the demo
 runs the gateway's ``simulate`` command (csms never reaches into the apps built on it).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
@@ -36,6 +42,7 @@ class Command(BaseCommand):
         os.environ.setdefault("DEBUG", "true")
         os.environ.setdefault("OCPP_ALLOW_UNKNOWN_CHARGE_POINTS", "true")
         host, port = options["host"], options["port"]
+        _check_port_free(host, port)
         self.stdout.write(
             f"CSMS on http://localhost:{port}/admin/  ·  API docs http://localhost:{port}/api/docs/"
             f"\nCharge points connect to ws://<this host>:{port}/ocpp/<identity>\n"
@@ -60,6 +67,7 @@ class Command(BaseCommand):
             start_new_session=detached,
         )
         demo = None
+        interrupted = False
         try:
             if options["demo"]:
                 time.sleep(2)
@@ -88,7 +96,7 @@ class Command(BaseCommand):
                 )
             server.wait()
         except KeyboardInterrupt:
-            pass
+            interrupted = True
         finally:
             for process in (demo, server):
                 if process is not None and process.poll() is None:
@@ -98,6 +106,31 @@ class Command(BaseCommand):
                     except subprocess.TimeoutExpired:
                         process.kill()
                         process.wait()
+        if not interrupted:
+            # Nobody asked it to stop: whatever daphne logged above is why, and a supervisor
+            # (make, systemd, a shell script) must see a failure, not a clean exit.
+            raise CommandError(
+                f"The server stopped by itself (daphne exit code {server.returncode}); "
+                "its log above says why."
+            )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Raise CommandError if ``host:port`` cannot be listened on. Binds as daphne (Twisted)
+    will, with SO_REUSEADDR, so a port a stopped server left in TIME_WAIT counts as free."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CommandError(
+                    f"Port {port} is already in use on {host}: another server (perhaps an "
+                    f"earlier `make run`) is listening there. Stop it, or serve elsewhere: "
+                    f"PORT={port + 1} make run (or runplatform --port {port + 1})."
+                ) from None
+            raise CommandError(f"Cannot listen on {host}:{port}: {exc.strerror}.") from None
 
 
 def _interrupt(signum: int, frame: Any) -> None:
