@@ -106,7 +106,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
             path = str(self.scope.get("path", ""))[:200]
             await self._refuse(ConnectionAttempt.Reason.MALFORMED, f"malformed identity: {path!r}")
             return
-        if offered and protocol.SUBPROTOCOL not in offered:
+        acceptable, subprotocol = protocol.choose_subprotocol(offered)
+        if not acceptable:
             await self._refuse(ConnectionAttempt.Reason.SUBPROTOCOL, f"offered {offered}")
             return
         headers = dict(self.scope.get("headers") or [])
@@ -131,7 +132,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             # The station reconnected while its old socket looked alive (half-open TCP, or
             # another process): close the old one so only this connection speaks for it.
             await self.channel_layer.send(replaced, {"type": "ocpp.replaced"})
-        await self.accept(protocol.SUBPROTOCOL if offered else None)
+        await self.accept(subprotocol)
         self.calls.start()
         logger.info("%s connected from %s", self.identity, self.remote)
 

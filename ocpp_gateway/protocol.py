@@ -13,9 +13,31 @@ CALLRESULT = 3
 CALLERROR = 4
 SUBPROTOCOL = "ocpp1.6"
 MAX_MESSAGE_ID_LENGTH = 36
+# Spellings of the 1.6 subprotocol that real firmware offers besides the spec's "ocpp1.6": the
+# QuecPython OCPP client sends "ocpp1.6.0", others "OCPP1.6" or "ocpp1.6j". All mean OCPP 1.6
+# over JSON; anything else (ocpp2.0.1, ocpp1.5, ...) is a protocol we do not speak.
+_SUBPROTOCOL_16 = re.compile(r"ocpp1\.6(?:\.0)?j?", re.IGNORECASE)
 
 # Reads the message id of a CALL that is not valid JSON, so it can still get a CALLERROR.
 _SNIFF_ID = re.compile(r'^\s*\[\s*2\s*,\s*"([^"\\]{1,36})"')
+
+
+def choose_subprotocol(offered: list[str]) -> tuple[bool, str | None]:
+    """(accept, subprotocol to answer with) for the Sec-WebSocket-Protocol values offered.
+
+    The spec's ``ocpp1.6`` is preferred; otherwise the first 1.6 spelling offered is answered
+    exactly as offered (RFC 6455 §4.1: a client fails the handshake when the server selects a
+    value it did not send). No value offered (no header, or an empty one) is accepted without
+    a subprotocol: such chargers still speak 1.6. Only other protocols: refused."""
+    values = [value.strip() for value in offered if value and value.strip()]
+    if not values:
+        return True, None
+    if SUBPROTOCOL in values:
+        return True, SUBPROTOCOL
+    for value in values:
+        if _SUBPROTOCOL_16.fullmatch(value):
+            return True, value
+    return False, None
 
 
 def format_datetime(value: datetime) -> str:
