@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from csms.models import Connector, DataTransfer, MessageLog, StatusNotification
+from ocpp_gateway.schemas import PropertyConstraintViolation, validate_request, validate_response
 from tests.factories import make_charge_point, make_connector
 from tests.ocpp_gateway.support import assert_error, assert_result, db, drain, frame, send
 
@@ -484,3 +485,55 @@ async def test_non_standard_json_constants_are_not_json(station, constant):
 
     assert_error(await station.receive(), "FormationViolation", "nan-1")
     await still_up(station)
+
+
+# --- Bounds the gateway adds to the official schemas ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "validate,action,payload",
+    [
+        # OCPP 1.6 §5.10: -1 = the station does not support local lists, 0 = an empty list.
+        (validate_response, "GetLocalListVersion", {"listVersion": -1}),
+        (validate_response, "GetLocalListVersion", {"listVersion": 0}),
+        # §6.45: connectorId 0 is the whole station (also in StatusNotification, MeterValues).
+        (
+            validate_request,
+            "StatusNotification",
+            {"connectorId": 0, "errorCode": "NoError", "status": "Available"},
+        ),
+        # §6.41: reservationId is a bare integer; one we never issued is still a session.
+        (
+            validate_request,
+            "StartTransaction",
+            {
+                "connectorId": 1,
+                "idTag": "T",
+                "meterStart": 0,
+                "reservationId": -5,
+                "timestamp": "2024-05-14T10:00:00Z",
+            },
+        ),
+        # startPeriod is seconds from the schedule's start, no sign bound in the spec.
+        (
+            validate_response,
+            "GetCompositeSchedule",
+            {
+                "status": "Accepted",
+                "connectorId": 0,
+                "chargingSchedule": {
+                    "chargingRateUnit": "W",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000.0}],
+                },
+            },
+        ),
+    ],
+    ids=["no-local-list", "empty-local-list", "connector-0", "foreign-reservation", "period-0"],
+)
+def test_values_the_spec_allows_pass_our_added_bounds(validate, action, payload):
+    validate(action, payload)
+
+
+def test_a_local_list_version_below_minus_one_is_still_refused():
+    with pytest.raises(PropertyConstraintViolation):
+        validate_response("GetLocalListVersion", {"listVersion": -2})
