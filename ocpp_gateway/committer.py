@@ -30,6 +30,7 @@ from django.utils import timezone
 from csms import batching
 from csms.models import ChargePoint, MessageLog
 from csms.services.stations import charge_points_touch
+from ocpp_gateway import protocol
 
 logger = logging.getLogger(__name__)
 _COALESCE_YIELDS = 3
@@ -221,23 +222,56 @@ def _execute_each(batch: _Batch) -> None:
 
 
 def _write_logs_alone(logs: list[LogRow]) -> None:
-    """Store log rows in their own transaction; rows of a station deleted meanwhile are kept
-    without the station link (the identity column still names it). Never raises: losing a log
-    row must not fail a station's message."""
+    """Store log rows in their own transaction. Never raises: losing a log row must not fail a
+    station's message; and one row the database refuses must never cost the others theirs
+    (the rows of a batch are every station's). In steps, each only if the one before failed:
+
+    1. all rows at once;
+    2. all rows repaired: rows of a station deleted meanwhile unlinked (the identity column
+       still names it), text the database cannot hold escaped (lone surrogates, NULs);
+    3. row by row, dropping (and logging) only a row the database still refuses."""
     try:
         with transaction.atomic():
             _insert_logs(logs)
         return
     except Exception:
-        logger.warning("message-log insert failed; retrying without stale station links")
+        logger.warning("message-log insert failed; retrying with the rows repaired")
+    repaired = _repaired(logs)
+    try:
+        with transaction.atomic():
+            _insert_logs(repaired)
+        return
+    except Exception:
+        logger.warning("message-log insert of repaired rows failed; storing them one by one")
+    for row in repaired:
+        try:
+            with transaction.atomic():
+                _insert_logs([row])
+        except Exception:
+            logger.exception("dropped a message-log row of %s", protocol.storable(row[1]))
+
+
+def _repaired(logs: list[LogRow]) -> list[LogRow]:
+    """The rows with stale station links cleared and every text column storable."""
     try:
         ids = {row[0] for row in logs if row[0] is not None}
         existing = set(ChargePoint.objects.filter(pk__in=ids).values_list("pk", flat=True))
-        relinked = [row if row[0] in existing else (None, *row[1:]) for row in logs]
-        with transaction.atomic():
-            _insert_logs(relinked)
     except Exception:
-        logger.exception("dropped %d message-log rows", len(logs))
+        logger.exception("could not check the station links of message-log rows")
+        existing = set()
+    return [
+        (
+            row[0] if row[0] in existing else None,
+            protocol.storable(row[1]),
+            protocol.storable(row[2]),
+            row[3],
+            protocol.storable(row[4]),
+            protocol.storable(row[5]),
+            protocol.storable(protocol.loggable(row[6])),
+            row[7],
+        )
+        for row in logs
+    ]
 
 
 def _insert_logs(logs: list[LogRow]) -> None:

@@ -43,6 +43,7 @@ from ocpp_gateway.schemas import (
     NotSupportedErr,
     OcppError,
     SecurityErr,
+    TypeConstraintViolation,
     validate_request,
 )
 
@@ -180,7 +181,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
             path = str(self.scope.get("path", ""))[:200]
             await self._refuse(ConnectionAttempt.Reason.MALFORMED, f"malformed identity: {path!r}")
             return
-        if offered and protocol.SUBPROTOCOL not in offered:
+        acceptable, subprotocol = protocol.choose_subprotocol(offered)
+        if not acceptable:
             await self._refuse(ConnectionAttempt.Reason.SUBPROTOCOL, f"offered {offered}")
             return
         headers = dict(self.scope.get("headers") or [])
@@ -207,7 +209,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             # The station reconnected while its old socket looked alive (half-open TCP, or
             # another process): close the old one so only this connection speaks for it.
             await self.channel_layer.send(replaced, {"type": "ocpp.replaced"})
-        await self.accept(protocol.SUBPROTOCOL if offered else None)
+        await self.accept(subprotocol)
         self.calls.start()
         logger.info("%s connected from %s", self.identity, self.remote)
 
@@ -279,6 +281,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
         try:
             frame = protocol.loads(text_data)
+        except protocol.UnrepresentableValue as exc:
+            await self._handle_unrepresentable(exc, text_data)
+            return
         except ValueError:
             self._log(MessageLog.Direction.IN, text_data)
             logger.warning("%s sent a frame that is not JSON: %.200s", self.identity, text_data)
@@ -316,6 +321,16 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 )
             return
         assert isinstance(message_id, str)
+        if len(message_id) > protocol.MAX_MESSAGE_ID_LENGTH:
+            # OCPP-J 1.6 §4.1.4. Answered with the id as sent, so the station can match it.
+            await self._send_error(
+                message_id,
+                FormationViolation(
+                    f"A message id is at most {protocol.MAX_MESSAGE_ID_LENGTH} characters"
+                ),
+                action,
+            )
+            return
         try:
             result = await self._dispatch(action, frame[3])
         except OcppError as exc:
@@ -328,6 +343,59 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self._send(
                 protocol.call_result(message_id, result), protocol.CALLRESULT, action, message_id
             )
+
+    async def _handle_unrepresentable(self, exc: protocol.UnrepresentableValue, text: str) -> None:
+        """A frame holding a value nothing can carry (see protocol.UnrepresentableValue). Only
+        this frame is affected: it is logged (the raw text is valid UTF-8; the id and action
+        columns get escapes) and answered where an answer can be written at all."""
+        frame, where = exc.frame, exc.where
+        message_type = protocol.message_type_of(frame)
+        message_id = protocol.readable_message_id(frame) if isinstance(frame, list) else None
+        logger.warning("%s sent %s: %.200s", self.identity, exc, text)
+        answerable = message_id is not None and where[:1] != (1,)
+        action = ""
+        if message_type == protocol.CALL:
+            raw_action = frame[2] if len(frame) > 2 else ""
+            action = protocol.storable(raw_action) if isinstance(raw_action, str) else ""
+        elif message_type is not None and answerable:
+            # The answer to one of our calls: fail that command now (a stored answer could
+            # not hold the value) rather than let it wait for its timeout.
+            field = protocol.describe_path(where[1:])
+            action = (
+                self.calls.answer(
+                    [
+                        protocol.CALLERROR,
+                        message_id,
+                        TypeConstraintViolation.code,
+                        f"Station answered with an invalid payload: {field} is {exc.what}",
+                        {},
+                    ],
+                    text,
+                )
+                or ""
+            )
+        self._log(
+            MessageLog.Direction.IN,
+            text,
+            message_type,
+            action,
+            protocol.storable(str(message_id)) if message_id is not None else "",
+        )
+        if not answerable or message_type in (protocol.CALLRESULT, protocol.CALLERROR):
+            # No id, or the id itself is the bad value (any answer would have to carry it),
+            # or an answer, which is never answered.
+            return
+        error: OcppError
+        if message_type != protocol.CALL:
+            error = FormationViolation("Frame is not an OCPP-J CALL/CALLRESULT/CALLERROR")
+        elif where[:1] == (3,) and len(frame) == 4:
+            field = protocol.describe_path(where[1:])
+            error = TypeConstraintViolation(f"{field} is {exc.what}", {"field": field})
+        elif where[:1] == (2,):
+            error = NotImplementedErr(f"Unknown action {action[:60]!r}")
+        else:
+            error = FormationViolation(f"The frame holds {exc.what}")
+        await self._send_error(message_id, error, action)
 
     async def _dispatch(self, action: str, payload: Any) -> dict[str, Any]:
         assert self.charge_point is not None

@@ -23,6 +23,7 @@ from csms.services.logs import data_transfer_record
 from csms.services.stations import charge_point_boot, connector_status_update
 from csms.services.transactions import meter_values_record, transaction_start, transaction_stop
 from ocpp_gateway.protocol import jsonable
+from ocpp_gateway.schemas import INT32_MAX
 
 logger = logging.getLogger(__name__)
 
@@ -126,9 +127,17 @@ def start_transaction(ctx: StationContext, payload: dict[str, Any]) -> dict[str,
         id_tag=payload["idTag"],
         meter_start=payload["meterStart"],
         timestamp=payload["timestamp"],
-        reservation_id=payload.get("reservationId"),
+        reservation_id=_our_reservation_id(payload.get("reservationId")),
     )
     return {"transactionId": tx.pk, "idTagInfo": info}
+
+
+def _our_reservation_id(value: int | None) -> int | None:
+    """The reservationId if it can be one we issued (a positive int32, like our ids): the
+    schema lets any integer through so the session is recorded (see schemas._SPEC_BOUNDS)."""
+    if value is None or not 0 < value <= INT32_MAX:
+        return None
+    return value
 
 
 @handles("StopTransaction")

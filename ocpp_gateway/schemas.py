@@ -14,6 +14,8 @@ package's jsonschema path on MeterValues). Three deliberate changes to the offic
   exception is ``transactionId``: a station may report one we never issued (another CSMS's,
   a corrupted one); StopTransaction must still be answered and recorded, MeterValues still
   stored, so it is only bounded to int64 and the services treat out-of-range ids as unknown.
+  Where the spec gives a field a value these generic bounds would refuse, _SPEC_BOUNDS says
+  so (GetLocalListVersion's ``listVersion: -1``; a StartTransaction's foreign reservationId).
 
 Errors map to the OCPP-J 1.6 codes (§4.2.3), not the ``ocpp`` package's choices (it answers
 FormatViolation, an OCPP 2.0 code, and ProtocolError for a missing field).
@@ -49,6 +51,20 @@ _INT32_FIELDS = {
     "retries",
     "retryInterval",
     "numberPhases",
+}
+
+# (schema, field) → (minimum, maximum) where the 1.6 spec allows more than _INT32_FIELDS would.
+# Every other bounded field was checked against the spec text: the spec's own range is at
+# least as strict (connectorId >= 0, 0 = the whole station; counts and durations >= 0), or we
+# are the ones sending it (reservation and profile ids, retries, intervals).
+_SPEC_BOUNDS: dict[tuple[str, str], tuple[int, int]] = {
+    # §5.10: "a version number of -1 SHALL be used to indicate that the Charge Point does not
+    # support Local Authorization Lists" (0: the list is empty).
+    ("GetLocalListVersionResponse", "listVersion"): (-1, INT32_MAX),
+    # §6.41: a bare integer, and the station is already charging: like transactionId, an id we
+    # never issued (another CSMS's, a corrupted one) must not cost the session; the handler
+    # keeps only ids that can be ours.
+    ("StartTransaction", "reservationId"): (-INT64_MAX - 1, INT64_MAX),
 }
 
 # Station-initiated actions of OCPP 1.6 (Core + Firmware Management).
@@ -172,8 +188,11 @@ def parse_timestamp(value: str) -> datetime:
         raise ValueError("out of range") from None
 
 
-def _prepare(schema: Any, path: tuple[str, ...], dt_paths: list[tuple[str, ...]]) -> Any:
-    """Relax and bound one schema node in place (see module docstring)."""
+def _prepare(
+    schema: Any, path: tuple[str, ...], dt_paths: list[tuple[str, ...]], name: str = ""
+) -> Any:
+    """Relax and bound one schema node in place (see module docstring); ``name`` is the
+    schema's (e.g. ``GetLocalListVersionResponse``), for _SPEC_BOUNDS."""
     if isinstance(schema, dict):
         schema.pop("additionalProperties", None)
         schema.pop("$schema", None)
@@ -182,20 +201,24 @@ def _prepare(schema: Any, path: tuple[str, ...], dt_paths: list[tuple[str, ...]]
             schema.pop("format")
             dt_paths.append(path)
         if schema.get("type") == "integer" and path:
-            name = path[-1]
-            if name in _INT32_FIELDS:
+            field = path[-1]
+            spec_bounds = _SPEC_BOUNDS.get((name, field)) if len(path) == 1 else None
+            if spec_bounds is not None:
+                schema.setdefault("minimum", spec_bounds[0])
+                schema.setdefault("maximum", spec_bounds[1])
+            elif field in _INT32_FIELDS:
                 schema.setdefault("minimum", 0)
                 schema.setdefault("maximum", INT32_MAX)
             else:
                 schema.setdefault("minimum", -INT64_MAX - 1)
                 schema.setdefault("maximum", INT64_MAX)
         for key, sub in schema.get("properties", {}).items():
-            _prepare(sub, (*path, key), dt_paths)
+            _prepare(sub, (*path, key), dt_paths, name)
         if "items" in schema:
-            _prepare(schema["items"], (*path, "*"), dt_paths)
+            _prepare(schema["items"], (*path, "*"), dt_paths, name)
         for key in ("definitions",):
             for sub in schema.get(key, {}).values():
-                _prepare(sub, path, dt_paths)
+                _prepare(sub, path, dt_paths, name)
     return schema
 
 
@@ -207,7 +230,7 @@ class PayloadValidator:
         self.name = name
         self.schema = raw
         self._dt_paths: list[tuple[str, ...]] = []
-        prepared = _prepare(copy.deepcopy(raw), (), self._dt_paths)
+        prepared = _prepare(copy.deepcopy(raw), (), self._dt_paths, name)
         self._check: Callable[[Any], Any] = fastjsonschema.compile(prepared)
 
     def __call__(self, payload: Any) -> dict[str, Any]:

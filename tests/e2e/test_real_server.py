@@ -286,3 +286,47 @@ def test_the_real_server_refuses_wrong_credentials_and_records_them(csms_server:
     assert attempt.reason == ConnectionAttempt.Reason.BAD_CREDENTIALS
     station = ChargePoint.objects.using(csms_server.db).get(identity=IDENTITY)
     assert station.connected is False
+
+
+def test_a_quecpython_station_connects_with_the_subprotocol_its_firmware_sends(
+    csms_server: Server,
+):
+    # The QuecPython OCPP client (project seed 004) offers only "ocpp1.6.0". websockets, like
+    # any RFC 6455 client, fails the handshake unless the server selects a value it offered.
+    register(csms_server)
+
+    async def connect() -> tuple[str | None, Any]:
+        async with websockets.connect(
+            f"{csms_server.ws_url}/{IDENTITY}",
+            subprotocols=["ocpp1.6.0"],  # type: ignore[list-item]
+            additional_headers=basic_auth(IDENTITY, PASSWORD),
+            open_timeout=STEP_TIMEOUT,
+        ) as ws:
+            await ws.send(json.dumps([2, "q-1", "Heartbeat", {}]))
+            return ws.subprotocol, json.loads(await asyncio.wait_for(ws.recv(), STEP_TIMEOUT))
+
+    subprotocol, answer = asyncio.run(connect())
+
+    assert subprotocol == "ocpp1.6.0"
+    assert answer[:2] == [3, "q-1"]
+
+
+def test_a_lone_surrogate_in_a_message_id_does_not_close_the_real_socket(csms_server: Server):
+    # Answering would put the id back on the wire, which daphne cannot encode as UTF-8: the
+    # consumer died and the socket closed with 1011. The frame is ignored instead.
+    register(csms_server)
+
+    async def hostile_then_heartbeat() -> Any:
+        async with websockets.connect(
+            f"{csms_server.ws_url}/{IDENTITY}",
+            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+            additional_headers=basic_auth(IDENTITY, PASSWORD),
+            open_timeout=STEP_TIMEOUT,
+        ) as ws:
+            await ws.send(r'[2, "id-\ud800", "Heartbeat", {}]')
+            await ws.send(json.dumps([2, "after-1", "Heartbeat", {}]))
+            return json.loads(await asyncio.wait_for(ws.recv(), STEP_TIMEOUT))
+
+    answer = asyncio.run(hostile_then_heartbeat())
+
+    assert answer[:2] == [3, "after-1"]

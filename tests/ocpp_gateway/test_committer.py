@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from csms.models import ChargePoint, FirmwareStatusEvent, MessageLog, StatusNotification
 from ocpp_gateway import handlers
@@ -107,8 +108,6 @@ async def test_log_rows_and_last_seen_ride_along_and_survive_a_failed_job():
     cp1 = await db(make_charge_point)(identity="CP1")
     committer = GroupCommitter(max_batch=10)
     committer.log(log_row(charge_point_id=cp1.pk, identity="CP1", direction="in", payload="x"))
-    from django.utils import timezone
-
     seen = timezone.now()
     committer.touch(cp1.pk, seen)
 
@@ -174,3 +173,70 @@ async def test_a_handler_bug_is_answered_internal_error_and_the_station_carries_
 
     assert_error(await send(station, "authorize"), "InternalError", "894725")
     assert_result(await send(station, "heartbeat"))
+
+
+# --- Message-log rows the database refuses ----------------------------------------------------
+
+
+async def test_a_log_row_the_database_refuses_costs_no_other_stations_row_in_its_batch():
+    # The consumer never builds such a row any more (protocol.loads refuses lone surrogates);
+    # this is the last line: whatever a row holds, the batch keeps every other row, and the bad
+    # one is kept too, with what the database cannot hold escaped.
+    cp1 = await db(make_charge_point)(identity="CP1")
+    cp2 = await db(make_charge_point)(identity="CP2")
+    committer = GroupCommitter(max_batch=10)
+    committer.log(
+        log_row(
+            charge_point_id=cp1.pk,
+            identity="CP1",
+            direction="in",
+            message_type=2,
+            action="Heartbeat",
+            message_id="bad-\ud800",
+            payload='[2, "bad-\ud800", "Heartbeat", {}]',
+        )
+    )
+    committer.log(
+        log_row(
+            charge_point_id=cp2.pk,
+            identity="CP2",
+            direction="in",
+            message_type=2,
+            action="Heartbeat",
+            message_id="good-1",
+            payload='[2, "good-1", "Heartbeat", {}]',
+        )
+    )
+    seen = timezone.now()
+    committer.touch(cp2.pk, seen)
+
+    await committer.drain()
+
+    assert committer.batches == 1
+    rows = {r.identity: (r.message_id, r.payload) async for r in MessageLog.objects.all()}
+    assert rows == {
+        "CP1": ("bad-\\ud800", '[2, "bad-\\ud800", "Heartbeat", {}]'),
+        "CP2": ("good-1", '[2, "good-1", "Heartbeat", {}]'),
+    }
+    assert (await ChargePoint.objects.aget(pk=cp2.pk)).last_seen == seen
+
+
+async def test_one_stations_hostile_frame_never_drops_another_stations_log_rows(connect_station):
+    await db(make_charge_point)(identity="CP1")
+    await db(make_charge_point)(identity="CP2")
+    hostile = await connect_station("CP1")
+    bystander = await connect_station("CP2")
+
+    # Both frames are read before the committer takes its next batch: they share it.
+    await hostile.send_text(r'[2, "id-\ud800", "Heart\ud800beat", {"x": 1e999}]')
+    await bystander.send_text('[2, "b-1", "Heartbeat", {}]')
+    assert_result(await bystander.receive(), "b-1")
+    assert await hostile.receive_nothing()
+    await drain()
+
+    bystander_rows = [
+        (r.direction, r.message_id)
+        async for r in MessageLog.objects.filter(identity="CP2").order_by("id")
+    ]
+    assert bystander_rows == [("in", "b-1"), ("out", "b-1")]
+    assert await MessageLog.objects.filter(identity="CP1", direction="in").acount() == 1

@@ -56,6 +56,56 @@ async def test_it_refuses_a_client_offering_only_other_subprotocols():
     assert (await ChargePoint.objects.aget(identity="CP1")).connected is False
 
 
+@pytest.mark.parametrize(
+    "offered",
+    [
+        "ocpp1.6.0",  # the QuecPython OCPP client's demo (project seed 004) sends exactly this
+        "OCPP1.6",
+        "ocpp1.6j",
+        "OCPP1.6J",
+        "Ocpp1.6.0J",
+    ],
+)
+async def test_it_accepts_the_spellings_of_ocpp16_real_firmware_sends_and_echoes_it(offered):
+    # RFC 6455 §4.1: the server must answer with one of the values offered; a client that gets
+    # back a spelling it did not offer fails the connection, so the form offered is echoed.
+    await db(make_charge_point)(identity="CP1")
+
+    connected, subprotocol = await handshake("CP1", subprotocols=[offered])
+
+    assert connected is True
+    assert subprotocol == offered
+
+
+async def test_it_prefers_the_spec_spelling_when_several_are_offered():
+    await db(make_charge_point)(identity="CP1")
+
+    connected, subprotocol = await handshake("CP1", subprotocols=["ocpp1.6j", "ocpp1.6"])
+
+    assert connected is True
+    assert subprotocol == "ocpp1.6"
+
+
+@pytest.mark.parametrize("offered", [["ocpp2.0.1"], ["ocpp1.5"], ["ocpp1.61"], ["ocpp1.6x"]])
+async def test_it_still_refuses_protocols_it_does_not_speak(offered):
+    await db(make_charge_point)(identity="CP1")
+
+    connected, _ = await handshake("CP1", subprotocols=offered)
+
+    assert connected is False
+    assert await attempts() == [("CP1", ConnectionAttempt.Reason.SUBPROTOCOL)]
+
+
+async def test_it_accepts_an_empty_subprotocol_header_as_none_offered():
+    # daphne turns "Sec-WebSocket-Protocol: " (present, empty) into [""].
+    await db(make_charge_point)(identity="CP1")
+
+    connected, subprotocol = await handshake("CP1", subprotocols=[""])
+
+    assert connected is True
+    assert subprotocol is None
+
+
 async def test_it_accepts_a_charger_that_offers_no_subprotocol():
     # Decision: lenient. Some chargers omit Sec-WebSocket-Protocol; they still speak 1.6.
     await db(make_charge_point)(identity="CP1")

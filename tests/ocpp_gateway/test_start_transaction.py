@@ -113,6 +113,19 @@ async def test_it_keeps_a_reservation_id_it_does_not_know(station):
     assert (await Transaction.objects.aget(pk=result["transactionId"])).reservation_id == 7
 
 
+@pytest.mark.parametrize("reservation_id", [-1, 2**31, 2**40])
+async def test_it_records_a_start_whose_reservation_id_cannot_be_ours(station, reservation_id):
+    # OCPP 1.6 types reservationId as a bare integer. The station is already charging: a
+    # reservation id we never issued (negative, or past our int32 ids) must not cost the
+    # session. The id is no reservation of ours, so none is linked; the log keeps the frame.
+    result = assert_result(
+        await send(station, "start_transaction_reservation", reservationId=reservation_id)
+    )
+
+    tx = await Transaction.objects.aget(pk=result["transactionId"])
+    assert tx.reservation_id is None
+
+
 async def test_it_records_a_transaction_for_an_unknown_tag_with_invalid_status(station):
     # The station may already be charging (offline authorisation): never lose the session.
     result = assert_result(await send(station, "start_transaction", idTag="NOT-REGISTERED"))

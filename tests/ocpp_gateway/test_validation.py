@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from csms.models import Connector, DataTransfer, MessageLog, StatusNotification
+from ocpp_gateway.schemas import PropertyConstraintViolation, validate_request, validate_response
 from tests.factories import make_charge_point, make_connector
 from tests.ocpp_gateway.support import assert_error, assert_result, db, drain, frame, send
 
@@ -409,12 +410,20 @@ async def test_a_raw_nul_in_a_broken_frame_is_logged(station):
     assert await MessageLog.objects.filter(payload__startswith="\\u0000[2,").aexists()
 
 
-async def test_a_very_long_message_id_is_answered_as_sent(station):
-    long_id = "i" * 100
+async def test_a_message_id_of_36_characters_is_answered(station):
+    uuid = "5f3c2b1a-0d9e-4c8b-a7f6-e5d4c3b2a190"
 
-    answer = await send(station, [2, long_id, "Heartbeat", {}])
+    assert_result(await send(station, [2, uuid, "Heartbeat", {}]), uuid)
 
-    assert answer[0] == 3 and answer[1] == long_id
+
+@pytest.mark.parametrize("length", [37, 100])
+async def test_a_message_id_longer_than_36_characters_gets_formation_violation(station, length):
+    # OCPP-J 1.6 §4.1.4: a message id is at most 36 characters. The answer carries the id as
+    # sent, so the station can still match it to its call.
+    long_id = "i" * length
+
+    assert_error(await send(station, [2, long_id, "Heartbeat", {}]), "FormationViolation", long_id)
+    await still_up(station)
 
 
 async def test_bad_frames_in_a_row_leave_the_station_working(station):
@@ -484,3 +493,145 @@ async def test_non_standard_json_constants_are_not_json(station, constant):
 
     assert_error(await station.receive(), "FormationViolation", "nan-1")
     await still_up(station)
+
+
+# --- Bounds the gateway adds to the official schemas ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "validate,action,payload",
+    [
+        # OCPP 1.6 §5.10: -1 = the station does not support local lists, 0 = an empty list.
+        (validate_response, "GetLocalListVersion", {"listVersion": -1}),
+        (validate_response, "GetLocalListVersion", {"listVersion": 0}),
+        # §6.45: connectorId 0 is the whole station (also in StatusNotification, MeterValues).
+        (
+            validate_request,
+            "StatusNotification",
+            {"connectorId": 0, "errorCode": "NoError", "status": "Available"},
+        ),
+        # §6.41: reservationId is a bare integer; one we never issued is still a session.
+        (
+            validate_request,
+            "StartTransaction",
+            {
+                "connectorId": 1,
+                "idTag": "T",
+                "meterStart": 0,
+                "reservationId": -5,
+                "timestamp": "2024-05-14T10:00:00Z",
+            },
+        ),
+        # startPeriod is seconds from the schedule's start, no sign bound in the spec.
+        (
+            validate_response,
+            "GetCompositeSchedule",
+            {
+                "status": "Accepted",
+                "connectorId": 0,
+                "chargingSchedule": {
+                    "chargingRateUnit": "W",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000.0}],
+                },
+            },
+        ),
+    ],
+    ids=["no-local-list", "empty-local-list", "connector-0", "foreign-reservation", "period-0"],
+)
+def test_values_the_spec_allows_pass_our_added_bounds(validate, action, payload):
+    validate(action, payload)
+
+
+def test_a_local_list_version_below_minus_one_is_still_refused():
+    with pytest.raises(PropertyConstraintViolation):
+        validate_response("GetLocalListVersion", {"listVersion": -2})
+
+
+# --- Values no field can hold: non-finite numbers, lone surrogates ----------------------------
+# Decision: TypeConstraintViolation, naming the field. The frame is valid JSON syntax, but the
+# value is of no OCPP type: 1e999 is beyond every JSON number implementation's range (it parses
+# to infinity, which JSON cannot even write back) and a lone UTF-16 surrogate is not a Unicode
+# character (a CiString is printable ASCII; UTF-8, PostgreSQL and SQLite all refuse it).
+
+BOOT_WITH_EXTRA = (
+    '[2, "x-1", "BootNotification", {{"chargePointVendor": "V", "chargePointModel": "M", '
+    '"customData": {{"reading": {value}}}}}]'
+)
+
+
+@pytest.mark.parametrize(
+    "value", ["1e999", "-1e999", "1" + "0" * 400 + ".5"], ids=["1e999", "-1e999", "long-literal"]
+)
+async def test_a_non_finite_number_in_a_vendor_field_gets_type_constraint_violation(station, value):
+    answer = assert_error(
+        await station_send_text(station, BOOT_WITH_EXTRA.format(value=value)),
+        "TypeConstraintViolation",
+        "x-1",
+    )
+
+    assert answer[4] == {"field": "customData.reading"}
+    await still_up(station)
+
+
+@pytest.mark.parametrize(
+    "text,field",
+    [
+        (r'[2, "s-1", "Authorize", {"idTag": "AB\ud800"}]', "idTag"),
+        (r'[2, "s-1", "DataTransfer", {"vendorId": "com.x", "data": "\udfff"}]', "data"),
+        (
+            r'[2, "s-1", "BootNotification", {"chargePointVendor": "V", '
+            r'"chargePointModel": "M", "customData": {"\ud800": 1}}]',
+            "customData.\\ud800",
+        ),
+        (
+            r'[2, "s-1", "MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": '
+            r'"2024-05-14T10:00:00Z", "sampledValue": [{"value": "1\uDBFF"}]}]}]',
+            "meterValue.0.sampledValue.0.value",
+        ),
+    ],
+    ids=["id-tag", "data-transfer", "vendor-key", "nested-upper-case-escape"],
+)
+async def test_a_lone_surrogate_in_any_field_gets_type_constraint_violation(station, text, field):
+    answer = assert_error(await station_send_text(station, text), "TypeConstraintViolation", "s-1")
+
+    assert answer[4] == {"field": field}
+    await still_up(station)
+    await drain()
+    logged = await MessageLog.objects.filter(message_id="s-1", direction="in").aget()
+    assert logged.payload == text  # the frame as sent, escapes and all
+
+
+async def test_a_surrogate_pair_is_a_character_like_any_other(station):
+    pair = r'[2, "e-1", "DataTransfer", {"vendorId": "com.x", "data": "\ud83d\udd0c"}]'
+
+    assert_result(await station_send_text(station, pair))
+
+    assert (await DataTransfer.objects.aget()).data == "\U0001f50c"
+
+
+async def test_a_lone_surrogate_in_the_action_gets_not_implemented(station):
+    answer = await station_send_text(station, r'[2, "a-9", "Heart\ud800beat", {}]')
+
+    assert_error(answer, "NotImplemented", "a-9")
+    answer[3].encode("utf-8")  # what goes back on the wire is valid UTF-8
+    await still_up(station)
+    await drain()
+    logged = await MessageLog.objects.filter(message_id="a-9", direction="in").aget()
+    assert logged.action == "Heart\\ud800beat"
+
+
+async def test_a_lone_surrogate_in_the_message_id_gets_no_answer_and_is_logged(station, cp):
+    # Any answer would have to carry the same id, which no UTF-8 text can: a real socket
+    # would fail to encode it and close the connection with 1011 (tests/e2e covers that).
+    await station.send_text(r'[2, "id-\ud800", "Heartbeat", {}]')
+
+    assert await station.receive_nothing()
+    await still_up(station)
+    await drain()
+    logged = await MessageLog.objects.filter(message_id="id-\\ud800").aget()
+    assert (logged.direction, logged.action, logged.charge_point_id) == ("in", "Heartbeat", cp.pk)
+
+
+async def station_send_text(station, text: str) -> list:
+    await station.send_text(text)
+    return await station.receive()

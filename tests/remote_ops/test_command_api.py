@@ -184,6 +184,32 @@ async def test_an_answer_that_breaks_the_schema_is_failed_and_kept(online_statio
     assert body["error_details"] == {"response": {"status": "Maybe"}}
 
 
+@pytest.mark.parametrize(
+    "answer,field",
+    [
+        (r'{"status": "Accepted", "x": "\ud800"}', "x"),
+        ('{"status": "Accepted", "x": 1e999}', "x"),
+    ],
+    ids=["lone-surrogate", "non-finite"],
+)
+async def test_an_answer_holding_a_value_nothing_can_store_fails_the_command_at_once(
+    online_station, operator_api, answer, field
+):
+    station = await online_station("CP1")
+    request = asyncio.ensure_future(
+        api_post(operator_api, command_url("CP1"), {"action": "ClearCache", "payload": {}})
+    )
+    frame = await station.receive()
+    await station.send_text(f'[3, "{frame[1]}", {answer}]')
+    response = await asyncio.wait_for(request, timeout=10)
+
+    body = response.json()
+    assert body["state"] == "failed"
+    assert body["error_code"] == "TypeConstraintViolation"
+    assert field in body["error_description"]
+    assert body["response"] is None
+
+
 async def test_a_callerror_to_reserve_now_rejects_the_reservation(online_station, operator_api):
     station = await online_station("CP1")
     request = asyncio.ensure_future(

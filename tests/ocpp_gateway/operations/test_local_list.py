@@ -26,6 +26,9 @@ db = database_sync_to_async
         pytest.param(4, False, 2, True, id="another version than we sent: flagged"),
         pytest.param(4, False, 0, True, id="an empty list though we sent one: flagged"),
         pytest.param(None, False, 0, False, id="an empty list, and we never sent one: agreed"),
+        # OCPP 1.6 §5.10: -1 is the station's word for "no local list support", not an error.
+        pytest.param(None, False, -1, False, id="no local list support, none sent: agreed"),
+        pytest.param(4, False, -1, True, id="no local list support though we sent one: flagged"),
     ],
 )
 async def test_it_compares_the_reported_version_with_the_one_we_sent(
