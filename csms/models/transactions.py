@@ -35,8 +35,18 @@ class Transaction(models.Model):
     stop_id_tag = models.CharField(max_length=20, blank=True)
     transaction_data = models.JSONField(null=True, blank=True)
     energy_wh = models.BigIntegerField(null=True, blank=True)
+    late_stop = models.JSONField(
+        null=True,
+        blank=True,
+        help_text=(
+            "The station's own StopTransaction (meterStop, timestamp, reason, idTag) when it "
+            "arrived after the session was closed as stale; kept for review, the session is "
+            "not changed."
+        ),
+    )
 
-    # Live view of a running session, kept current by MeterValues.
+    # Live view of a running session, kept current by MeterValues in order of arrival
+    # (last_meter_at is the station's timestamp of that reading).
     last_meter_wh = models.BigIntegerField(null=True, blank=True)
     last_power_w = models.DecimalField(max_digits=12, decimal_places=1, null=True, blank=True)
     last_soc = models.PositiveSmallIntegerField(null=True, blank=True)

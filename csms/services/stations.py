@@ -157,8 +157,13 @@ def connector_status_update(
     vendor_error_code: str = "",
     timestamp: datetime | None,
 ) -> Connector:
-    """Record a StatusNotification: history row plus the connector's current state. A
-    notification older than the state we hold (late retry) goes to history only."""
+    """Record a StatusNotification: history row plus the connector's current state.
+
+    The current state is the last notification to *arrive*: OCPP-J delivers a station's
+    messages one at a time in the order it sends them, while its clock may be hours off (a
+    wrong clock, local time read as UTC), so comparing its timestamps could freeze the
+    connector. The station's timestamp is kept as data (``status_timestamp``, the history);
+    ``status_since`` is when the current status arrived on our clock."""
     now = timezone.now()
     StatusNotification.objects.create(
         charge_point=charge_point,
@@ -171,28 +176,27 @@ def connector_status_update(
         timestamp=timestamp,
         received_at=now,
     )
+    state = {
+        "status": status,
+        "error_code": error_code,
+        "info": info,
+        "vendor_id": vendor_id,
+        "vendor_error_code": vendor_error_code,
+        "status_timestamp": timestamp or now,
+    }
     connector, created = Connector.objects.get_or_create(
         charge_point=charge_point,
         connector_id=connector_id,
-        defaults={
-            "status": status,
-            "error_code": error_code,
-            "info": info,
-            "vendor_id": vendor_id,
-            "vendor_error_code": vendor_error_code,
-            "status_timestamp": timestamp or now,
-        },
+        defaults={**state, "status_since": now},
     )
     if not created:
-        stamp = timestamp or now
-        if connector.status_timestamp is None or stamp >= connector.status_timestamp:
-            connector.status = status
-            connector.error_code = error_code
-            connector.info = info
-            connector.vendor_id = vendor_id
-            connector.vendor_error_code = vendor_error_code
-            connector.status_timestamp = stamp
-            connector.save()
+        # A repeat of the same status does not move status_since: the stale-session rule
+        # counts from when the connector became Available, not from its last report.
+        if connector.status != status or connector.status_since is None:
+            connector.status_since = now
+        for name, value in state.items():
+            setattr(connector, name, value)
+        connector.save()
     return connector
 
 

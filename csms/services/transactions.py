@@ -175,7 +175,7 @@ def meter_values_record(
         tx_pk = _owned_transaction(charge_point.pk, transaction_id)
     rows: list[batching.MeterRow] = []
     live: dict[str, Any] = {}
-    latest: datetime | None = None
+    last_at: datetime | None = None  # station timestamp of the last reading applied
     for meter_value in meter_values:
         stamp = meter_value["timestamp"]
         for sample in meter_value.get("sampledValue", ()):
@@ -199,7 +199,9 @@ def meter_values_record(
                     sample.get("format", ""),
                 )
             )
-            if number is None or sample.get("phase") or (latest and stamp < latest):
+            # The frame's order is the station's: a later sampledValue replaces an earlier one
+            # for the live view, whatever their timestamps (see batching.live_views_update).
+            if number is None or sample.get("phase"):
                 continue
             if measurand == _ENERGY:
                 live["last_meter_wh"] = int(number * 1000 if unit == "kWh" else number)
@@ -212,19 +214,19 @@ def meter_values_record(
                 live["last_soc"] = max(0, min(100, int(number)))
             else:
                 continue
-            latest = stamp
+            last_at = stamp
     # In a gateway batch the rows join every other station's in one INSERT, and the live view
     # one UPDATE (csms.batching); otherwise they are written now.
     batch = batching.current()
     if batch is not None:
         batch.meter_values.extend(rows)
-        if tx_pk is not None and live and latest is not None:
-            batch.add_live(tx_pk, latest, live)
+        if tx_pk is not None and live and last_at is not None:
+            batch.add_live(tx_pk, last_at, live)
         return len(rows)
     if rows:
         batching.meter_values_insert(rows)
-    if tx_pk is not None and live and latest is not None:
-        batching.live_views_update({tx_pk: (latest, live)})
+    if tx_pk is not None and live and last_at is not None:
+        batching.live_views_update({tx_pk: (last_at, live)})
     return len(rows)
 
 
