@@ -7,6 +7,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
@@ -144,6 +145,47 @@ def charge_point_boot(
     for attr, value in values.items():
         setattr(charge_point, attr, value)
     return charge_point.registration_status, charge_point.effective_heartbeat_interval
+
+
+# Network delay and batching make two readings of the same clock differ by a second or two;
+# a move smaller than this is not worth a write on the hot path.
+CLOCK_JITTER_SECONDS = 5
+_MAX_OFFSET = 2**31 - 1  # ChargePoint.clock_offset_seconds is an integer column
+
+
+def charge_point_clock_observe(
+    *,
+    charge_point: ChargePoint,
+    station_time: datetime,
+    received_at: datetime,
+    may_be_queued: bool = False,
+) -> None:
+    """Measure the station's clock from a timestamp it just sent (``received_at`` on ours).
+
+    Cheap: one UPDATE only when the offset moves by more than CLOCK_JITTER_SECONDS, compared
+    with the value held on ``charge_point`` (the connection's instance, refreshed on commit).
+    ``may_be_queued`` marks transaction messages, which a station keeps while offline and
+    sends later: there a timestamp far behind ours means a late delivery, not a slow clock, so
+    it is not taken as a reading (one ahead of ours is, whatever the delay)."""
+    seconds = round((station_time - received_at).total_seconds())
+    offset = max(-_MAX_OFFSET, min(_MAX_OFFSET, seconds))
+    if may_be_queued and offset < -settings.OCPP_CLOCK_SKEW_TOLERANCE:
+        return
+    stored = charge_point.clock_offset_seconds
+    if stored is not None and abs(offset - stored) <= CLOCK_JITTER_SECONDS:
+        return
+    ChargePoint.objects.filter(pk=charge_point.pk).update(
+        clock_offset_seconds=offset, clock_offset_at=received_at
+    )
+    if stored is None or abs(stored) <= settings.OCPP_CLOCK_SKEW_TOLERANCE < abs(offset):
+        logger.warning("%s: clock is off by %+d s", charge_point.identity, offset)
+
+    def remember() -> None:
+        # Only once committed: a rolled-back batch is replayed and must write again.
+        charge_point.clock_offset_seconds = offset
+        charge_point.clock_offset_at = received_at
+
+    transaction.on_commit(remember)
 
 
 def connector_status_update(
