@@ -25,7 +25,12 @@ from csms.services.stations import (
     charge_point_clock_observe,
     connector_status_update,
 )
-from csms.services.transactions import meter_values_record, transaction_start, transaction_stop
+from csms.services.transactions import (
+    meter_values_record,
+    transaction_start,
+    transaction_stop,
+    transactions_close_on_boot,
+)
 from ocpp_gateway.protocol import jsonable
 
 logger = logging.getLogger(__name__)
@@ -103,6 +108,7 @@ def boot_notification(ctx: StationContext, payload: dict[str, Any]) -> dict[str,
     status, interval = charge_point_boot(
         charge_point=ctx.charge_point, payload=payload, timestamp=now
     )
+    transactions_close_on_boot(charge_point=ctx.charge_point, at=now)
     return {"status": status, "currentTime": now, "interval": interval}
 
 

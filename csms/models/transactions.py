@@ -10,6 +10,16 @@ from csms.models.authorization import IdTag
 from csms.models.stations import ChargePoint
 
 
+class StaleStopReason(models.TextChoices):
+    """stop_reason of a session the CSMS closed because the station never stopped it (the
+    rules are csms.services.transactions' and the README's "Session and clock rules"). Not
+    OCPP Reason values, so they can never be mistaken for what a station reported."""
+
+    NEW_SESSION = "StaleNewSession", "A new session started on the connector"
+    REBOOT = "StaleReboot", "The station booted again"
+    AVAILABLE = "StaleAvailable", "The connector was reported Available"
+
+
 class Transaction(models.Model):
     """A charging session. ``id`` is the OCPP transactionId (an int32 in the protocol)."""
 
