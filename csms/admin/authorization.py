@@ -20,7 +20,15 @@ from csms.models import IdTag, Transaction
 class IdTagAdminForm(forms.ModelForm):
     class Meta:
         model = IdTag
-        fields = ["id_tag", "status", "expiry_date", "parent", "user", "note"]
+        fields = [
+            "id_tag",
+            "status",
+            "expiry_date",
+            "parent",
+            "max_concurrent_sessions",
+            "user",
+            "note",
+        ]
 
     def clean_id_tag(self) -> str:
         value = self.cleaned_data["id_tag"].strip()
@@ -44,7 +52,16 @@ class IdTagAdminForm(forms.ModelForm):
 @admin.register(IdTag)
 class IdTagAdmin(admin.ModelAdmin):
     form = IdTagAdminForm
-    list_display = ["id_tag", "status", "expiry_date", "parent", "user", "note", "updated_at"]
+    list_display = [
+        "id_tag",
+        "status",
+        "expiry_date",
+        "parent",
+        "max_concurrent_sessions",
+        "user",
+        "note",
+        "updated_at",
+    ]
     list_filter = ["status"]
     search_fields = ["id_tag", "key", "note", "user__username", "user__email"]
     list_select_related = ["parent", "user"]

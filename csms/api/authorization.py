@@ -24,6 +24,7 @@ from csms.api.common import query_choice, query_text
 from csms.models import IdTag
 from csms.selectors.authorization import id_tag_get, id_tag_list
 from csms.services.authorization import id_tag_create, id_tag_update
+from csms.services.common import INT32_MAX
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class IdTagOutputSerializer(serializers.ModelSerializer):
             "effective_status",
             "expiry_date",
             "parent_id_tag",
+            "max_concurrent_sessions",
             "note",
             "created_at",
             "updated_at",
@@ -64,6 +66,13 @@ class _IdTagWriteFields(serializers.Serializer):
         allow_null=True,
         allow_blank=True,
         help_text="An existing tag (case-insensitive); null or empty for none.",
+    )
+    max_concurrent_sessions = serializers.IntegerField(
+        min_value=0,
+        max_value=INT32_MAX,
+        required=False,
+        help_text="Sessions the tag may run at once; StartTransaction answers ConcurrentTx "
+        "beyond that. 0 = no limit. Default 1.",
     )
     note = serializers.CharField(max_length=255, required=False, allow_blank=True)
 

@@ -101,6 +101,23 @@ class MeterValueOutputSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="The value as a number when its format is Raw and it parses.",
     )
+    # value_decimal has 14 integer digits; a kWh reading in Wh needs three more.
+    value_wh = serializers.DecimalField(
+        max_digits=23,
+        decimal_places=6,
+        read_only=True,
+        allow_null=True,
+        help_text="Energy.Active.* readings (registers and intervals) in Wh, whether sent in "
+        "Wh or kWh (no unit: Wh); null for other measurands, other units or non-numbers.",
+    )
+    value_w = serializers.DecimalField(
+        max_digits=23,
+        decimal_places=6,
+        read_only=True,
+        allow_null=True,
+        help_text="Power.Active.* and Power.Offered readings in W, whether sent in W or kW "
+        "(no unit: W); null for other measurands, other units or non-numbers.",
+    )
 
     class Meta:
         model = MeterValue
@@ -116,6 +133,8 @@ class MeterValueOutputSerializer(serializers.ModelSerializer):
             "format",
             "value",
             "value_decimal",
+            "value_wh",
+            "value_w",
         ]
         read_only_fields = fields
 

@@ -34,6 +34,11 @@ class IdTag(models.Model):
         related_name="id_tags",
         help_text="The driver this tag belongs to (wallet, orders).",
     )
+    max_concurrent_sessions = models.PositiveIntegerField(
+        default=1,
+        help_text="How many sessions the tag may run at once (StartTransaction answers "
+        "ConcurrentTx beyond that); 0 = no limit.",
+    )
     note = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

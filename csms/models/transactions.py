@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -148,3 +150,34 @@ class MeterValue(models.Model):
             )
         ]
         indexes = [models.Index(fields=["transaction", "timestamp"], name="mv_tx_time")]
+
+    @property
+    def value_wh(self) -> Decimal | None:
+        """An active-energy reading (Energy.Active.*, register or interval) in Wh, from Wh or
+        kWh; None for any other measurand, a unit that is not an energy unit, or a value that
+        is not a number. No unit is Wh, the OCPP 1.6 default."""
+        if not self.measurand.startswith(_ACTIVE_ENERGY):
+            return None
+        return _scaled(self.value_decimal, _ENERGY_UNITS.get(self.unit))
+
+    @property
+    def value_w(self) -> Decimal | None:
+        """An active-power reading (Power.Active.*, Power.Offered) in W, from W or kW; None
+        otherwise (as ``value_wh``). No unit is read as W: the spec's default, Wh, is not a
+        power unit, and stations that leave the unit out of a power reading mean W."""
+        if not self.measurand.startswith(_ACTIVE_POWER):
+            return None
+        return _scaled(self.value_decimal, _POWER_UNITS.get(self.unit))
+
+
+# Reactive measurands (varh, var) and Power.Factor have no Wh or W value: they are left out.
+_ACTIVE_ENERGY = ("Energy.Active.",)
+_ACTIVE_POWER = ("Power.Active.", "Power.Offered")
+_ENERGY_UNITS = {"": Decimal(1), "Wh": Decimal(1), "kWh": Decimal(1000)}
+_POWER_UNITS = {"": Decimal(1), "W": Decimal(1), "kW": Decimal(1000)}
+
+
+def _scaled(value: Decimal | None, factor: Decimal | None) -> Decimal | None:
+    if value is None or factor is None:
+        return None
+    return value * factor

@@ -22,7 +22,7 @@ from csms.services.stations import charge_point_state_update
 
 def id_tag_info(tag: IdTag | None, *, now: datetime) -> dict[str, Any]:
     """OCPP idTagInfo of a registry tag (Invalid when unknown): status, expiry, parent. No
-    ConcurrentTx: that is ``id_tag_authorize``'s."""
+    ConcurrentTx: that is ``id_tag_start_authorize``'s."""
     if tag is None:
         return {"status": IdTag.Status.INVALID.value}
     info: dict[str, Any] = {"status": tag.status_at(now)}
@@ -34,20 +34,41 @@ def id_tag_info(tag: IdTag | None, *, now: datetime) -> dict[str, Any]:
     return info
 
 
-def id_tag_authorize(
-    *, id_tag: str, exclude_transaction_id: int | None = None, check_concurrent: bool = True
-) -> tuple[IdTag | None, dict[str, Any]]:
-    """idTagInfo for a tag: registry status, expiry, parent; ConcurrentTx when the tag (case-
-    insensitively) already has an active transaction anywhere."""
-    now = timezone.now()
+def id_tag_authorize(*, id_tag: str) -> tuple[IdTag | None, dict[str, Any]]:
+    """idTagInfo for a tag (case-insensitive): registry status, expiry, parent. Never
+    ConcurrentTx: OCPP 1.6 makes that status "only relevant for the StartTransaction.req", so a
+    driver charging at one station is still Accepted at another, and a station that asks to
+    stop its own session is not refused (``id_tag_start_authorize`` enforces the limit)."""
     tag = id_tag_get(id_tag=id_tag)
+    return tag, id_tag_info(tag, now=timezone.now())
+
+
+def id_tag_start_authorize(*, id_tag: str) -> tuple[IdTag | None, dict[str, Any]]:
+    """idTagInfo for a StartTransaction: ``id_tag_authorize``'s, but ConcurrentTx when the
+    tag already runs ``max_concurrent_sessions`` open sessions that were started Accepted
+    (0: no limit). A session we answered otherwise does not hold a slot: the driver was never
+    granted it, and a station that keeps it open must not block the tag everywhere.
+
+    Must run inside a transaction, which must go on to record the new session: it locks the
+    tag's row until that transaction ends, so two simultaneous starts with one tag count one
+    after the other (READ COMMITTED: the second, once it gets the lock, sees the first's
+    committed session) and cannot both pass. Unknown tags lock nothing; they are Invalid."""
+    now = timezone.now()
+    tag = (
+        IdTag.objects.select_for_update(of=("self",))
+        .select_related("parent")
+        .filter(key=IdTag.normalize(id_tag))
+        .first()
+    )
     info = id_tag_info(tag, now=now)
-    if check_concurrent and info["status"] == IdTag.Status.ACCEPTED and tag is not None:
-        active = Transaction.objects.filter(id_tag_ref=tag, stopped_at__isnull=True)
-        if exclude_transaction_id is not None:
-            active = active.exclude(pk=exclude_transaction_id)
-        if active.exists():
-            info["status"] = "ConcurrentTx"
+    if tag is None or info["status"] != IdTag.Status.ACCEPTED or not tag.max_concurrent_sessions:
+        return tag, info
+    limit = tag.max_concurrent_sessions
+    running = Transaction.objects.filter(
+        id_tag_ref=tag, stopped_at__isnull=True, start_status=IdTag.Status.ACCEPTED
+    )[:limit].count()
+    if running >= limit:
+        info["status"] = "ConcurrentTx"
     return tag, info
 
 
@@ -88,22 +109,30 @@ def id_tag_create(
     status: str = IdTag.Status.ACCEPTED,
     expiry_date: datetime | None = None,
     parent_id_tag: str | None = None,
+    max_concurrent_sessions: int = 1,
     note: str = "",
     user: Any = None,
 ) -> IdTag:
-    """Register a tag. Unique case-insensitively; ``parent_id_tag`` names an existing tag."""
+    """Register a tag. Unique case-insensitively; ``parent_id_tag`` names an existing tag;
+    ``max_concurrent_sessions`` is how many sessions it may run at once (0: no limit)."""
     id_tag = id_tag.strip()
     parent = _id_tag_parent(parent_id_tag=parent_id_tag, own_key=IdTag.normalize(id_tag))
     tag = IdTag(
-        id_tag=id_tag, status=status, expiry_date=expiry_date, parent=parent, note=note, user=user
+        id_tag=id_tag,
+        status=status,
+        expiry_date=expiry_date,
+        parent=parent,
+        max_concurrent_sessions=max_concurrent_sessions,
+        note=note,
+        user=user,
     )
     return _id_tag_save(tag)
 
 
 def id_tag_update(*, tag: IdTag, **fields: Any) -> IdTag:
-    """Change status, expiry_date, note, user or parent (``parent_id_tag``: a tag string, None
-    or '' clears). ``id_tag`` may only change its spelling's case: stations and transactions
-    know the tag by its value."""
+    """Change status, expiry_date, max_concurrent_sessions, note, user or parent
+    (``parent_id_tag``: a tag string, None or '' clears). ``id_tag`` may only change its
+    spelling's case: stations and transactions know the tag by its value."""
     if "id_tag" in fields:
         new = fields.pop("id_tag").strip()
         if IdTag.normalize(new) != tag.key:
@@ -113,7 +142,7 @@ def id_tag_update(*, tag: IdTag, **fields: Any) -> IdTag:
         tag.id_tag = new
     if "parent_id_tag" in fields:
         tag.parent = _id_tag_parent(parent_id_tag=fields.pop("parent_id_tag"), own_key=tag.key)
-    unknown = set(fields) - {"status", "expiry_date", "note", "user"}
+    unknown = set(fields) - {"status", "expiry_date", "max_concurrent_sessions", "note", "user"}
     if unknown:
         raise ValidationError({name: "This field cannot be changed." for name in sorted(unknown)})
     for name, value in fields.items():

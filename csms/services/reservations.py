@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from csms.models import ChargePoint, Command, Reservation, Transaction
+from csms.selectors.authorization import id_tag_get
 from csms.services.common import stored_datetime_required
 
 OPEN_RESERVATION_STATES = (Reservation.State.REQUESTED, Reservation.State.ACTIVE)
@@ -21,7 +22,12 @@ def reservation_prepare(
     """Before a ReserveNow is stored (same transaction). The reservationId is ours to assign:
     it is the Reservation's primary key. Without one a new reservation is made and its id
     returned in the request; with one, it must be an open reservation of this station, which
-    the station then replaces (OCPP 1.6 §5.13), updated once Accepted."""
+    the station then replaces (OCPP 1.6 §5.13), updated once Accepted.
+
+    A request without parentIdTag gets the reserved tag's parent from the registry, if it has
+    one: the station lets any tag of that parent use the reservation, and can only do so if it
+    is told. A parentIdTag the caller gave is sent as given."""
+    request = _with_registry_parent(request)
     reservation_id = request.get("reservationId")
     if reservation_id is None:
         created = Reservation.objects.create(
@@ -50,6 +56,15 @@ def reservation_prepare(
             {"reservationId": f"Reservation {reservation_id} is {reservation.state}."}
         )
     return request
+
+
+def _with_registry_parent(request: dict[str, Any]) -> dict[str, Any]:
+    if request.get("parentIdTag"):
+        return request
+    tag = id_tag_get(id_tag=request["idTag"])
+    if tag is None or tag.parent is None:
+        return request
+    return {**request, "parentIdTag": tag.parent.id_tag}
 
 
 def reservation_record_answer(*, command: Command, status: str) -> None:

@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
@@ -24,7 +24,7 @@ from csms.models import (
     Transaction,
     UnmatchedStopTransaction,
 )
-from csms.services.authorization import id_tag_authorize, id_tag_info
+from csms.services.authorization import id_tag_authorize, id_tag_info, id_tag_start_authorize
 from csms.services.common import INT32_MAX, iso_utc
 from csms.services.reservations import reservation_consume
 
@@ -42,7 +42,31 @@ def transaction_start(
 ) -> tuple[Transaction, dict[str, Any]]:
     """Open a session; idempotent on (station, connector, tag, meterStart, timestamp), so a
     retried StartTransaction gets the same transaction id back. The station has already
-    started charging, so the transaction is recorded whatever the tag's status."""
+    started charging, so the transaction is recorded whatever the tag's status, ConcurrentTx
+    included (the tag's session limit, checked under a lock on the tag's row that is held
+    until the caller's transaction commits: see ``id_tag_start_authorize``)."""
+    # The lock needs a transaction to live in (the gateway's batch, or one of our own).
+    outer = contextlib.nullcontext() if connection.in_atomic_block else transaction.atomic()
+    with outer:
+        return _transaction_start(
+            charge_point=charge_point,
+            connector_id=connector_id,
+            id_tag=id_tag,
+            meter_start=meter_start,
+            timestamp=timestamp,
+            reservation_id=reservation_id,
+        )
+
+
+def _transaction_start(
+    *,
+    charge_point: ChargePoint,
+    connector_id: int,
+    id_tag: str,
+    meter_start: int,
+    timestamp: datetime,
+    reservation_id: int | None,
+) -> tuple[Transaction, dict[str, Any]]:
     # What a retry repeats exactly (the uniq_transaction_start constraint).
     key = {
         "charge_point": charge_point,
@@ -59,7 +83,8 @@ def transaction_start(
         return existing, info
 
     # Before the tag is checked: the driver must not get ConcurrentTx for the very session
-    # this start proves over.
+    # this start proves over. (Locks: these session rows, then the tag's; nothing takes them
+    # the other way round.)
     transactions_close_stale(
         sessions=Transaction.objects.filter(
             charge_point=charge_point, connector_id=connector_id, stopped_at__isnull=True
@@ -67,7 +92,7 @@ def transaction_start(
         reason=StaleStopReason.NEW_SESSION,
         evidence_at=timestamp,
     )
-    tag, info = id_tag_authorize(id_tag=id_tag)
+    tag, info = id_tag_start_authorize(id_tag=id_tag)
     # The savepoint only serves to survive a concurrent twin's IntegrityError. In a gateway
     # batch (optimistic, no savepoints) that error fails the attempt and the committer replays
     # each message in its own savepoint, where this path runs with one: skip two round trips.
@@ -107,7 +132,7 @@ def transaction_stop(
     An unknown id is recorded as UnmatchedStopTransaction and still answered."""
     id_tag_info = None
     if id_tag:
-        _, id_tag_info = id_tag_authorize(id_tag=id_tag, check_concurrent=False)
+        _, id_tag_info = id_tag_authorize(id_tag=id_tag)
 
     tx = None
     if 0 <= transaction_id <= INT32_MAX:

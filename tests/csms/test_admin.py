@@ -459,11 +459,25 @@ def test_id_tags_are_unique_case_insensitively_in_the_admin(operator_client, wor
 def test_an_operator_adds_an_id_tag(operator_client, world):
     response = operator_client.post(
         admin_url(IdTag, "add"),
-        {"id_tag": " NEW-TAG ", "status": "Blocked", "parent": world["tag"].parent_id},
+        {
+            "id_tag": " NEW-TAG ",
+            "status": "Blocked",
+            "parent": world["tag"].parent_id,
+            "max_concurrent_sessions": 3,
+        },
     )
     assert response.status_code == 302
     tag = IdTag.objects.get(key="NEW-TAG")
     assert (tag.id_tag, tag.status, tag.parent.id_tag) == ("NEW-TAG", "Blocked", "FLEET")
+    assert tag.max_concurrent_sessions == 3
+
+
+def test_a_new_id_tag_runs_one_session_at_a_time_unless_the_operator_says_otherwise(
+    operator_client,
+):
+    page = operator_client.get(admin_url(IdTag, "add"))
+
+    assert page.context["adminform"].form["max_concurrent_sessions"].initial == 1
 
 
 def test_wallet_balances_and_ledger_cannot_be_edited(operator_client, world):

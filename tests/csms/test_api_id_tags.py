@@ -120,6 +120,39 @@ def test_it_changes_status_expiry_note_and_parent(operator_api):
     assert IdTag.objects.get(key="CARD").parent is None
 
 
+def test_a_tag_runs_one_session_at_a_time_unless_registered_with_another_limit(operator_api):
+    default = operator_api.post(LIST, {"id_tag": "CARD"}, format="json")
+    fleet = operator_api.post(
+        LIST, {"id_tag": "FLEET", "max_concurrent_sessions": 0}, format="json"
+    )
+
+    assert default.data["max_concurrent_sessions"] == 1
+    assert fleet.status_code == 201, fleet.data
+    assert fleet.data["max_concurrent_sessions"] == 0
+    assert IdTag.objects.get(key="FLEET").max_concurrent_sessions == 0
+
+
+def test_it_changes_a_tags_session_limit(operator_api):
+    make_id_tag(id_tag="CARD")
+
+    response = operator_api.patch(f"{LIST}card/", {"max_concurrent_sessions": 3}, format="json")
+
+    assert response.status_code == 200, response.data
+    assert response.data["max_concurrent_sessions"] == 3
+    assert IdTag.objects.get().max_concurrent_sessions == 3
+
+
+@pytest.mark.parametrize("limit", [-1, 2**31, "many", None])
+def test_it_refuses_a_session_limit_that_is_not_a_count(operator_api, limit):
+    make_id_tag(id_tag="CARD")
+
+    response = operator_api.patch(f"{LIST}card/", {"max_concurrent_sessions": limit}, format="json")
+
+    assert response.status_code == 400
+    assert "max_concurrent_sessions" in response.data
+    assert IdTag.objects.get().max_concurrent_sessions == 1
+
+
 def test_only_the_case_of_a_tag_may_change(operator_api):
     make_id_tag(id_tag="card")
     respelled = operator_api.patch(f"{LIST}card/", {"id_tag": "CARD"}, format="json")

@@ -8,6 +8,8 @@ from decimal import Decimal
 import pytest
 
 from csms.models import MeterValue
+from csms.services.transactions import meter_values_record
+from tests.conftest import load_frame
 from tests.factories import make_charge_point, make_transaction
 
 pytestmark = pytest.mark.django_db
@@ -228,6 +230,106 @@ def test_meter_values_are_paginated(operator_api, sessions):
         values += [r["value"] for r in page["results"]]
         url = page["next"]
     assert values == [str(minute) for minute in range(7)]
+
+
+def test_it_gives_energy_in_wh_and_power_in_w_whatever_unit_the_station_sent(support_api, sessions):
+    tx = sessions["running"]
+    payload = load_frame("meter_values")[3]  # energy in kWh, power in kW
+    for meter_value in payload["meterValue"]:
+        meter_value["timestamp"] = datetime.fromisoformat(meter_value["timestamp"])
+    meter_values_record(
+        charge_point=tx.charge_point,
+        connector_id=tx.connector_id,
+        transaction=tx,
+        meter_values=payload["meterValue"],
+    )
+
+    rows = support_api.get(f"{LIST}{tx.pk}/meter-values/").data["results"]
+
+    normalised = {r["measurand"]: (r["value"], r["value_wh"], r["value_w"]) for r in rows}
+    assert normalised == {
+        "Energy.Active.Import.Register": ("1290.512", "1290512.000000", None),
+        "Power.Active.Import": ("7.36", None, "7360.000000"),
+        "Voltage": ("231.4", None, None),
+        "Current.Import": ("31.8", None, None),
+        "SoC": ("57", None, None),
+    }
+
+
+@pytest.mark.parametrize(
+    ("measurand", "unit", "value", "value_wh", "value_w"),
+    [
+        ("Energy.Active.Import.Register", "Wh", "2000", "2000.000000", None),
+        ("Energy.Active.Import.Register", "kWh", "12.345678", "12345.678000", None),
+        # OCPP 1.6: a sampled value without a unit is in Wh.
+        ("Energy.Active.Import.Register", "", "150", "150.000000", None),
+        ("Energy.Active.Export.Register", "kWh", "3", "3000.000000", None),
+        ("Energy.Active.Import.Interval", "kWh", "0.5", "500.000000", None),
+        (
+            "Energy.Active.Import.Register",
+            "kWh",
+            "99999999999999",
+            "99999999999999000.000000",
+            None,
+        ),
+        ("Power.Active.Import", "W", "11000", None, "11000.000000"),
+        ("Power.Active.Export", "kW", "-1.5", None, "-1500.000000"),
+        ("Power.Offered", "kW", "22", None, "22000.000000"),
+        # No unit on a power reading: W (the spec's default, Wh, is not a power unit).
+        ("Power.Active.Import", "", "7400", None, "7400.000000"),
+        # Reactive energy and power are in varh and var, not Wh and W.
+        ("Energy.Reactive.Import.Register", "kvarh", "1", None, None),
+        ("Power.Reactive.Import", "kvar", "1", None, None),
+        ("Power.Factor", "", "0.98", None, None),
+        ("Current.Import", "A", "16", None, None),
+        ("SoC", "Percent", "80", None, None),
+        # A unit that does not fit the measurand: no guess.
+        ("Energy.Active.Import.Register", "kW", "7", None, None),
+        ("Power.Active.Import", "kWh", "7", None, None),
+    ],
+)
+def test_it_normalises_energy_to_wh_and_power_to_w(
+    operator_api, sessions, measurand, unit, value, value_wh, value_w
+):
+    tx = sessions["finished"]
+    sample(tx, minutes=1, measurand=measurand, value=value, unit=unit)
+
+    row = operator_api.get(f"{LIST}{tx.pk}/meter-values/").data["results"][0]
+
+    assert (row["value_wh"], row["value_w"]) == (value_wh, value_w)
+
+
+def test_a_value_that_is_not_a_number_has_no_normalised_value(operator_api, sessions):
+    tx = sessions["finished"]
+    MeterValue.objects.create(
+        charge_point=tx.charge_point,
+        connector_id=1,
+        transaction=tx,
+        timestamp=T0,
+        measurand="Energy.Active.Import.Register",
+        unit="kWh",
+        format="SignedData",
+        value="3045022100abcdef",
+        value_decimal=None,
+    )
+
+    row = operator_api.get(f"{LIST}{tx.pk}/meter-values/").data["results"][0]
+
+    assert (row["value_decimal"], row["value_wh"], row["value_w"]) == (None, None, None)
+
+
+def test_a_page_of_meter_values_costs_the_same_queries_however_long(
+    operator_api, sessions, django_assert_max_num_queries
+):
+    tx = sessions["finished"]
+    for minute in range(40):
+        sample(tx, minutes=minute, measurand="Energy.Active.Import.Register", value="1", unit="kWh")
+        sample(tx, minutes=minute, measurand="Power.Active.Import", value="7", unit="kW")
+
+    # auth token + user groups + the transaction + one page query
+    with django_assert_max_num_queries(4):
+        response = operator_api.get(f"{LIST}{tx.pk}/meter-values/?page_size=80")
+    assert len(response.data["results"]) == 80
 
 
 @pytest.mark.parametrize(

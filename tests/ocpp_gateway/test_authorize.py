@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from csms.models import ChargePoint
 from ocpp_gateway.schemas import parse_timestamp
 from tests.factories import make_charge_point, make_id_tag, make_transaction
 from tests.ocpp_gateway.support import assert_result, db, send
@@ -85,12 +86,22 @@ async def test_it_matches_tags_case_insensitively(station, sent):
     assert (await authorize(station, sent))["status"] == "Accepted"
 
 
-async def test_it_answers_concurrent_tx_when_the_tag_has_an_active_transaction(station):
+async def test_it_accepts_a_tag_that_is_charging_at_another_station(station):
+    # OCPP 1.6: ConcurrentTx "is only relevant for the StartTransaction.req"; StartTransaction
+    # enforces the tag's session limit, Authorize only says whether the tag is valid.
     tag = await db(make_id_tag)(id_tag=TAG)
     elsewhere = await db(make_charge_point)(identity="CP2")
     await db(make_transaction)(charge_point=elsewhere, id_tag=TAG, id_tag_ref=tag)
 
-    assert (await authorize(station, TAG.lower()))["status"] == "ConcurrentTx"
+    assert (await authorize(station, TAG.lower()))["status"] == "Accepted"
+
+
+async def test_it_accepts_the_tag_a_station_sends_to_stop_its_own_session(station):
+    tag = await db(make_id_tag)(id_tag=TAG)
+    here = await ChargePoint.objects.aget(identity="CP1")
+    await db(make_transaction)(charge_point=here, id_tag=TAG, id_tag_ref=tag)
+
+    assert (await authorize(station))["status"] == "Accepted"
 
 
 async def test_a_stopped_transaction_does_not_make_the_tag_concurrent(station):

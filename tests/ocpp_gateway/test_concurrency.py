@@ -16,7 +16,7 @@ from django.db import connections, transaction
 
 from csms.models import ChargePoint, Transaction
 from csms.services.transactions import transaction_start, transaction_stop
-from tests.factories import make_charge_point, make_transaction
+from tests.factories import make_charge_point, make_id_tag, make_transaction
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -89,3 +89,24 @@ def test_twin_stop_transactions_close_the_transaction_once():
 
     tx.refresh_from_db()
     assert (tx.meter_stop, tx.energy_wh) == (500, 400)  # the first one wins, the twin is a no-op
+
+
+def test_two_simultaneous_starts_with_one_tag_cannot_both_pass_its_session_limit():
+    # A driver's card cloned, or one app token used at two stations at the same moment: each
+    # start counts the tag's open sessions, so without a lock both would count none.
+    first_cp = make_charge_point(identity="CP1")
+    second_cp = make_charge_point(identity="CP2")
+    make_id_tag(id_tag="TAG", max_concurrent_sessions=1)
+
+    def start(first: bool) -> str:
+        _, info = transaction_start(
+            charge_point=first_cp if first else second_cp,
+            connector_id=1,
+            id_tag="TAG",
+            meter_start=100,
+            timestamp=STARTED,
+        )
+        return str(info["status"])
+
+    assert in_two_processes(start) == ["Accepted", "ConcurrentTx"]
+    assert Transaction.objects.count() == 2  # both recorded: the stations are charging

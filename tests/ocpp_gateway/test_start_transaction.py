@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from django.utils import timezone
 
 from csms.models import ChargePoint, Reservation, Transaction
 from tests.factories import make_charge_point, make_id_tag, make_transaction
-from tests.ocpp_gateway.support import assert_result, db, send
+from tests.ocpp_gateway.support import assert_result, db, frame, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -152,6 +153,80 @@ async def test_it_answers_concurrent_tx_when_the_tag_is_charging_elsewhere(stati
 
     assert result["idTagInfo"]["status"] == "ConcurrentTx"
     assert await Transaction.objects.acount() == 2
+
+
+async def test_a_tag_may_run_as_many_sessions_as_its_limit(station):
+    tag = await db(make_id_tag)(id_tag=TAG, max_concurrent_sessions=2)
+    elsewhere = await db(make_charge_point)(identity="CP2")
+    await db(make_transaction)(charge_point=elsewhere, id_tag=TAG, id_tag_ref=tag)
+
+    second = assert_result(await send(station, "start_transaction", connectorId=1))
+    third = assert_result(await send(station, "start_transaction", connectorId=2))
+
+    assert second["idTagInfo"]["status"] == "Accepted"
+    assert third["idTagInfo"]["status"] == "ConcurrentTx"
+
+
+async def test_a_limit_of_zero_lets_a_tag_run_any_number_of_sessions(station):
+    tag = await db(make_id_tag)(id_tag=TAG, max_concurrent_sessions=0)
+    elsewhere = await db(make_charge_point)(identity="CP2")
+    for connector_id in (1, 2, 3):
+        await db(make_transaction)(
+            charge_point=elsewhere, connector_id=connector_id, id_tag=TAG, id_tag_ref=tag
+        )
+
+    result = assert_result(await send(station, "start_transaction"))
+
+    assert result["idTagInfo"]["status"] == "Accepted"
+
+
+async def test_a_session_answered_concurrent_tx_does_not_hold_one_of_the_tags_slots(station):
+    # A station that keeps a refused session open (StopTransactionOnInvalidId false) must not
+    # block the driver once the session that was accepted has ended.
+    tag = await db(make_id_tag)(id_tag=TAG)
+    accepted = await db(make_transaction)(
+        charge_point=await db(make_charge_point)(identity="CP2"), id_tag=TAG, id_tag_ref=tag
+    )
+    refused = assert_result(await send(station, "start_transaction", connectorId=1))
+    assert refused["idTagInfo"]["status"] == "ConcurrentTx"
+    accepted.stopped_at = timezone.now()
+    await accepted.asave()
+
+    result = assert_result(await send(station, "start_transaction", connectorId=2))
+
+    assert result["idTagInfo"]["status"] == "Accepted"
+
+
+async def test_two_stations_starting_with_one_tag_at_once_get_one_accepted(
+    station, connect_station
+):
+    # Both frames arrive together, so the group committer runs them in one batch.
+    await db(make_id_tag)(id_tag=TAG)
+    await db(make_charge_point)(identity="CP2")
+    other = await connect_station("CP2")
+
+    await station.send_text(json.dumps(frame("start_transaction")))
+    await other.send_text(json.dumps(frame("start_transaction")))
+    answers = [assert_result(await station.receive()), assert_result(await other.receive())]
+
+    statuses = sorted(answer["idTagInfo"]["status"] for answer in answers)
+    assert statuses == ["Accepted", "ConcurrentTx"]
+    assert await Transaction.objects.acount() == 2
+
+
+async def test_a_retried_start_refused_as_concurrent_is_answered_the_same(station):
+    tag = await db(make_id_tag)(id_tag=TAG)
+    other = await db(make_transaction)(
+        charge_point=await db(make_charge_point)(identity="CP2"), id_tag=TAG, id_tag_ref=tag
+    )
+    first = assert_result(await send(station, "start_transaction"))
+    other.stopped_at = timezone.now()
+    await other.asave()
+
+    retry = assert_result(await send(station, "start_transaction"))
+
+    assert retry == first
+    assert retry["idTagInfo"]["status"] == "ConcurrentTx"
 
 
 async def test_it_sets_the_live_meter_to_meter_start(station):

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from csms.models import ChargePoint, Reservation
-from tests.factories import make_reservation
+from tests.factories import make_id_tag, make_reservation
 from tests.ocpp_gateway.operations.conftest import station_calls
 from tests.ocpp_gateway.support import db
 from tests.remote_ops.conftest import round_trip
@@ -152,3 +152,83 @@ async def test_it_applies_the_answer_to_the_active_reservation_the_call_names(
         existing.station_status,
     ) == left
     assert await Reservation.objects.acount() == 1
+
+
+# --- parentIdTag from the registry --------------------------------------------------------
+
+
+async def test_it_fills_in_the_parent_id_tag_the_registry_knows_for_the_reserved_tag(
+    online_station, operator_api
+):
+    # OCPP 1.6 ReserveNow: the station lets a tag with the same parent use the reservation,
+    # which it can only do if it is told the parent (the certification cases expect it).
+    station = await online_station("CP1")
+    fleet = await db(make_id_tag)(id_tag="FLEET-ACME")
+    await db(make_id_tag)(id_tag="04A2B3C4", parent=fleet)
+
+    response, frame = await round_trip(
+        operator_api,
+        station,
+        "CP1",
+        "ReserveNow",
+        {"connectorId": 1, "idTag": "04a2b3c4", "expiryDate": EXPIRY},
+        {"status": "Accepted"},
+    )
+
+    assert frame[3]["parentIdTag"] == "FLEET-ACME"
+    assert response.json()["request"]["parentIdTag"] == "FLEET-ACME"
+    reservation = await Reservation.objects.aget()
+    assert reservation.parent_id_tag == "FLEET-ACME"
+
+
+async def test_it_fills_in_the_parent_id_tag_when_it_replaces_a_reservation(
+    online_station, operator_api
+):
+    station = await online_station("CP1")
+    cp = await ChargePoint.objects.aget(identity="CP1")
+    existing = await db(make_reservation)(charge_point=cp, id_tag="OLD")
+    fleet = await db(make_id_tag)(id_tag="FLEET-ACME")
+    await db(make_id_tag)(id_tag="NEW", parent=fleet)
+
+    _, frame = await round_trip(
+        operator_api, station, "CP1", "ReserveNow", _replace_it(existing.pk), {"status": "Accepted"}
+    )
+
+    assert frame[3]["parentIdTag"] == "FLEET-ACME"
+    await existing.arefresh_from_db()
+    assert (existing.id_tag, existing.parent_id_tag) == ("NEW", "FLEET-ACME")
+
+
+async def test_it_sends_the_parent_id_tag_the_caller_gave(online_station, operator_api):
+    station = await online_station("CP1")
+    fleet = await db(make_id_tag)(id_tag="FLEET-ACME")
+    await db(make_id_tag)(id_tag="04A2B3C4", parent=fleet)
+    payload = {
+        "connectorId": 1,
+        "idTag": "04A2B3C4",
+        "expiryDate": EXPIRY,
+        "parentIdTag": "DEPOT-7",
+    }
+
+    _, frame = await round_trip(
+        operator_api, station, "CP1", "ReserveNow", payload, {"status": "Accepted"}
+    )
+
+    assert frame[3]["parentIdTag"] == "DEPOT-7"
+    assert (await Reservation.objects.aget()).parent_id_tag == "DEPOT-7"
+
+
+@pytest.mark.parametrize("registered", [True, False], ids=["tag without parent", "unknown tag"])
+async def test_it_sends_no_parent_id_tag_when_the_registry_has_none(
+    online_station, operator_api, registered
+):
+    station = await online_station("CP1")
+    if registered:
+        await db(make_id_tag)(id_tag="04A2B3C4")
+    payload = {"connectorId": 1, "idTag": "04A2B3C4", "expiryDate": EXPIRY}
+
+    _, frame = await round_trip(
+        operator_api, station, "CP1", "ReserveNow", payload, {"status": "Accepted"}
+    )
+
+    assert frame[3] == {**payload, "reservationId": (await Reservation.objects.aget()).pk}

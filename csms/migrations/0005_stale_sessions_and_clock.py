@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('csms', '0003_remote_ops_state'),
+        ('csms', '0004_id_tag_max_concurrent_sessions'),
     ]
 
     operations = [
