@@ -72,12 +72,11 @@ class WriteBatch:
     live: dict[int, tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
 
     def add_live(self, transaction_id: int, at: datetime, values: dict[str, Any]) -> None:
+        """Jobs run in arrival order, so a later reading replaces an earlier one whatever its
+        timestamp; a field the later one does not carry keeps the earlier value."""
         current = self.live.get(transaction_id)
-        if current is None or at >= current[0]:
-            merged = {**current[1], **values} if current else dict(values)
-            self.live[transaction_id] = (at, merged)
-        else:  # an older reading only fills fields the newer one did not carry
-            self.live[transaction_id] = (current[0], {**values, **current[1]})
+        merged = {**current[1], **values} if current else dict(values)
+        self.live[transaction_id] = (at, merged)
 
     def flush(self) -> None:
         if self.meter_values:
@@ -123,14 +122,18 @@ def meter_values_insert(rows: list[MeterRow]) -> None:
 
 
 def live_views_update(live: dict[int, tuple[datetime, dict[str, Any]]]) -> None:
-    """Refresh running sessions' live figures, never moving one back in time (a late retry
-    must not roll the view back) and never touching a stopped session."""
+    """Refresh running sessions' live figures with the readings that arrived last, and never
+    touch a stopped session.
+
+    Ordered by arrival, not by the station's timestamps: a station sends its messages one at
+    a time, in order, and a reading stamped hours ahead (a wrong clock) would otherwise hold
+    the view until that time. ``last_meter_at`` keeps the station's stamp as data."""
     now = timezone.now()
     if connection.vendor != "postgresql":
         for tx_id, (at, values) in live.items():
-            Transaction.objects.filter(pk=tx_id, stopped_at__isnull=True).exclude(
-                last_meter_at__gt=at
-            ).update(last_meter_at=at, updated_at=now, **values)
+            Transaction.objects.filter(pk=tx_id, stopped_at__isnull=True).update(
+                last_meter_at=at, updated_at=now, **values
+            )
         return
     # One statement for every session of the batch.
     rows: list[str] = []
@@ -156,7 +159,6 @@ def live_views_update(live: dict[int, tuple[datetime, dict[str, Any]]]) -> None:
         FROM (VALUES {", ".join(rows)}) AS v(id, wh, power, soc, at)
         WHERE t.id = v.id::integer
           AND t.stopped_at IS NULL
-          AND (t.last_meter_at IS NULL OR t.last_meter_at <= v.at::timestamptz)
     """
     # Typed first row: PostgreSQL infers the VALUES column types from it, and a NULL there
     # would otherwise be read as text.

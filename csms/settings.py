@@ -162,6 +162,7 @@ CELERY_BEAT_SCHEDULE = {
     "purge-station-history": {"task": "csms.tasks.station_history_purge", "schedule": 3600.0},
     "stale-commands": {"task": "ocpp_gateway.tasks.commands_time_out_stale", "schedule": 30.0},
     "expire-reservations": {"task": "ocpp_gateway.tasks.reservations_expire", "schedule": 60.0},
+    "close-stale-sessions": {"task": "csms.tasks.transactions_close_stale", "schedule": 60.0},
 }
 
 # --- Auth, API -------------------------------------------------------------------------------
@@ -259,6 +260,12 @@ OCPP_CONNECTION_ATTEMPT_AGGREGATE_SECONDS = env_int(
     "OCPP_CONNECTION_ATTEMPT_AGGREGATE_SECONDS", 60, minimum=0
 )
 OCPP_COMMAND_TIMEOUT = env_float("OCPP_COMMAND_TIMEOUT", 30.0, minimum=0.1)
+# A station whose clock is off by more than this many seconds is flagged (clock_skewed).
+OCPP_CLOCK_SKEW_TOLERANCE = env_int("OCPP_CLOCK_SKEW_TOLERANCE", 300, minimum=1)
+# A session whose connector has been reported Available for this long is closed as stale
+# (StaleAvailable); 0 turns that rule off. Ten minutes covers stations that report Available
+# before they send the StopTransaction (or flush it from their offline queue).
+OCPP_STALE_SESSION_GRACE = env_int("OCPP_STALE_SESSION_GRACE", 600, minimum=0)
 # Group commit: the longest a station's message waits for others to share its transaction.
 OCPP_GROUP_COMMIT_MAX_BATCH = env_int("OCPP_GROUP_COMMIT_MAX_BATCH", 256, minimum=1)
 

@@ -23,3 +23,9 @@ command_answered = Signal()
 # delivered (timed out or failed while queued). Kwargs: ``command``. Receivers undo what was
 # prepared for it, in the same transaction.
 command_not_done = Signal()
+
+# A session ended. Kwargs: ``transaction`` (stored, stopped_at set) and ``stale``: False when the
+# station stopped it (StopTransaction), True when the CSMS closed it as stale (its stop_reason
+# is a StaleStopReason; meter_stop is its last reading). Sent once per session, inside the
+# transaction that stores the end: billing acts on commit.
+transaction_stopped = Signal()

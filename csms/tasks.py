@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from csms.services import logs, stations
+from csms.services import logs, stations, transactions
 
 
 @shared_task
@@ -17,3 +17,9 @@ def station_history_purge() -> dict[str, int]:
         "connection_attempts": stations.connection_attempts_purge(),
         "status_history": logs.status_history_purge(),
     }
+
+
+@shared_task
+def transactions_close_stale() -> int:
+    """Close sessions whose connector has been Available past the grace (every minute)."""
+    return transactions.transactions_close_stale_available()

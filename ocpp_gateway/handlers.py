@@ -20,8 +20,17 @@ from csms.models import ChargePoint
 from csms.services.authorization import id_tag_authorize
 from csms.services.firmware import diagnostics_status_record, firmware_status_record
 from csms.services.logs import data_transfer_record
-from csms.services.stations import charge_point_boot, connector_status_update
-from csms.services.transactions import meter_values_record, transaction_start, transaction_stop
+from csms.services.stations import (
+    charge_point_boot,
+    charge_point_clock_observe,
+    connector_status_update,
+)
+from csms.services.transactions import (
+    meter_values_record,
+    transaction_start,
+    transaction_stop,
+    transactions_close_on_boot,
+)
 from ocpp_gateway.protocol import jsonable
 from ocpp_gateway.schemas import INT32_MAX
 
@@ -83,12 +92,24 @@ def _data_transfer_handler(vendor_id: str, message_id: str | None) -> DataTransf
 # --- Handlers -------------------------------------------------------------------------------
 
 
+def _observe_queued_clock(ctx: StationContext, station_time: Any) -> None:
+    """Clock reading from a transaction message (one the station may have queued offline).
+    BootNotification and Heartbeat carry no station time in OCPP 1.6."""
+    charge_point_clock_observe(
+        charge_point=ctx.charge_point,
+        station_time=station_time,
+        received_at=timezone.now(),
+        may_be_queued=True,
+    )
+
+
 @handles("BootNotification")
 def boot_notification(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
     now = timezone.now()
     status, interval = charge_point_boot(
         charge_point=ctx.charge_point, payload=payload, timestamp=now
     )
+    transactions_close_on_boot(charge_point=ctx.charge_point, at=now)
     return {"status": status, "currentTime": now, "interval": interval}
 
 
@@ -100,6 +121,12 @@ def heartbeat(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
 
 @handles("StatusNotification")
 def status_notification(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
+    if payload.get("timestamp") is not None:
+        charge_point_clock_observe(
+            charge_point=ctx.charge_point,
+            station_time=payload["timestamp"],
+            received_at=timezone.now(),
+        )
     connector_status_update(
         charge_point=ctx.charge_point,
         connector_id=payload["connectorId"],
@@ -121,6 +148,7 @@ def authorize(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
 
 @handles("StartTransaction")
 def start_transaction(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
+    _observe_queued_clock(ctx, payload["timestamp"])
     tx, info = transaction_start(
         charge_point=ctx.charge_point,
         connector_id=payload["connectorId"],
@@ -142,6 +170,7 @@ def _our_reservation_id(value: int | None) -> int | None:
 
 @handles("StopTransaction")
 def stop_transaction(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
+    _observe_queued_clock(ctx, payload["timestamp"])
     _, info = transaction_stop(
         charge_point=ctx.charge_point,
         transaction_id=payload["transactionId"],
@@ -157,6 +186,8 @@ def stop_transaction(ctx: StationContext, payload: dict[str, Any]) -> dict[str, 
 
 @handles("MeterValues")
 def meter_values(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
+    # The newest reading is the one least delayed on its way to us.
+    _observe_queued_clock(ctx, max(mv["timestamp"] for mv in payload["meterValue"]))
     meter_values_record(
         charge_point=ctx.charge_point,
         connector_id=payload["connectorId"],

@@ -48,7 +48,7 @@ from csms.models import (
     UnmatchedStopTransaction,
     identity_validator,
 )
-from csms.selectors.stations import online_q
+from csms.selectors.stations import clock_skewed_q, online_q
 from csms.services.stations import (
     CHARGE_POINT_EDITABLE_FIELDS,
     charge_point_delete,
@@ -84,6 +84,23 @@ class OnlineFilter(admin.SimpleListFilter):
             return queryset.filter(online_q())
         if self.value() == "no":
             return queryset.exclude(online_q())
+        return queryset
+
+
+class ClockSkewedFilter(admin.SimpleListFilter):
+    """ChargePoint.clock_skewed as a filter (clock off by more than the tolerance)."""
+
+    title = "clock"
+    parameter_name = "clock"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("off", "Off by more than the tolerance"), ("ok", "Within the tolerance")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "off":
+            return queryset.filter(clock_skewed_q())
+        if self.value() == "ok":
+            return queryset.exclude(clock_skewed_q())
         return queryset
 
 
@@ -144,9 +161,10 @@ class ChargePointAdmin(admin.ModelAdmin):
         "model",
         "firmware_version",
         "last_seen",
+        "clock_skewed",
         "has_password",
     ]
-    list_filter = [OnlineFilter, "registration_status", "connected", "vendor"]
+    list_filter = [OnlineFilter, ClockSkewedFilter, "registration_status", "connected", "vendor"]
     search_fields = [
         "identity",
         "name",
@@ -161,6 +179,7 @@ class ChargePointAdmin(admin.ModelAdmin):
         "online",
         "has_password",
         "password_change_pending",
+        "clock_skewed",
         *CHARGE_POINT_CONNECTION_FIELDS,
         *shown(CHARGE_POINT_DEVICE_FIELDS),
         *CHARGE_POINT_FIRMWARE_FIELDS,
@@ -181,7 +200,10 @@ class ChargePointAdmin(admin.ModelAdmin):
         return [
             (None, {"fields": settings_fields}),
             ("History", {"fields": ["related_links"]}),
-            ("Connection", {"fields": ["online", *CHARGE_POINT_CONNECTION_FIELDS]}),
+            (
+                "Connection",
+                {"fields": ["online", *CHARGE_POINT_CONNECTION_FIELDS, "clock_skewed"]},
+            ),
             ("Device (from BootNotification)", {"fields": shown(CHARGE_POINT_DEVICE_FIELDS)}),
             ("Firmware and diagnostics", {"fields": list(CHARGE_POINT_FIRMWARE_FIELDS)}),
             (
@@ -198,6 +220,10 @@ class ChargePointAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="online")
     def online(self, obj: ChargePoint) -> bool:
         return obj.is_online
+
+    @admin.display(boolean=True, description="clock off")
+    def clock_skewed(self, obj: ChargePoint) -> bool:
+        return obj.clock_skewed
 
     @admin.display(boolean=True, description="password set")
     def has_password(self, obj: ChargePoint) -> bool:

@@ -75,6 +75,7 @@ class TransactionAdmin(ReadOnlyAdmin):
         "last_meter_at",
         "meter_values_link",
         "transaction_data_display",
+        "late_stop_display",
         "created_at",
         "updated_at",
     ]
@@ -109,6 +110,10 @@ class TransactionAdmin(ReadOnlyAdmin):
     @admin.display(description="transaction data")
     def transaction_data_display(self, obj: Transaction) -> SafeString | str:
         return pretty_json(obj.transaction_data) if obj.transaction_data else "-"
+
+    @admin.display(description="station's late stop (not applied)")
+    def late_stop_display(self, obj: Transaction) -> SafeString | str:
+        return pretty_json(obj.late_stop) if obj.late_stop else "-"
 
 
 @admin.register(MeterValue)

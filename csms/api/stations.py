@@ -73,6 +73,13 @@ class ChargePointOutputSerializer(serializers.ModelSerializer):
     effective_heartbeat_interval = serializers.IntegerField(
         read_only=True, help_text="heartbeat_interval, or the server default when it is empty."
     )
+    clock_skewed = serializers.BooleanField(
+        read_only=True,
+        help_text=(
+            "The station's clock is off by more than OCPP_CLOCK_SKEW_TOLERANCE seconds "
+            "(clock_offset_seconds, measured from the timestamps it sends)."
+        ),
+    )
     connectors = ConnectorOutputSerializer(many=True, read_only=True)
 
     class Meta:
@@ -85,6 +92,7 @@ class ChargePointOutputSerializer(serializers.ModelSerializer):
             "effective_heartbeat_interval",
             "online",
             *CHARGE_POINT_CONNECTION_FIELDS,
+            "clock_skewed",
             *CHARGE_POINT_DEVICE_FIELDS,
             *CHARGE_POINT_FIRMWARE_FIELDS,
             *CHARGE_POINT_REMOTE_STATE_FIELDS,
@@ -165,6 +173,7 @@ class ChargePointUpdateSerializer(_ChargePointWriteFields):
         summary="List charge points",
         parameters=[
             bool_param("online", "Filter by online state (see `online` in the response)."),
+            bool_param("clock_skewed", "Stations whose clock is off (see `clock_skewed`)."),
             OpenApiParameter(
                 "registration_status", OpenApiTypes.STR, enum=RegistrationStatus.values
             ),
@@ -191,6 +200,7 @@ class ChargePointListApi(generics.ListCreateAPIView):
     def get_queryset(self) -> QuerySet[ChargePoint]:
         return charge_point_list(
             online=query_bool(self.request, "online"),
+            clock_skewed=query_bool(self.request, "clock_skewed"),
             registration_status=query_choice(
                 self.request, "registration_status", RegistrationStatus
             ),

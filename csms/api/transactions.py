@@ -46,6 +46,7 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
             "stopped_at",
             "stop_reason",
             "stop_id_tag",
+            "late_stop",
             "reservation_id",
             "active",
             "last_meter_wh",

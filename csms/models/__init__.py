@@ -41,7 +41,12 @@ from csms.models.stations import (
     RegistrationStatus,
     identity_validator,
 )
-from csms.models.transactions import MeterValue, Transaction, UnmatchedStopTransaction
+from csms.models.transactions import (
+    MeterValue,
+    StaleStopReason,
+    Transaction,
+    UnmatchedStopTransaction,
+)
 
 __all__ = [
     "CHARGE_POINT_CONFIGURATION_FIELDS",
@@ -70,6 +75,7 @@ __all__ = [
     "MeterValue",
     "RegistrationStatus",
     "Reservation",
+    "StaleStopReason",
     "StatusNotification",
     "Transaction",
     "UnmatchedStopTransaction",

@@ -68,6 +68,19 @@ class ChargePoint(models.Model):
     last_seen = models.DateTimeField(null=True, blank=True)
     remote_address = models.CharField(max_length=100, blank=True)
 
+    # The station's clock against ours, from the timestamps of its frames
+    # (csms.services.stations.charge_point_clock_observe); the flag is ``clock_skewed``.
+    clock_offset_seconds = models.IntegerField(
+        null=True,
+        blank=True,
+        help_text="Station clock minus server clock, in seconds (positive: the station is ahead).",
+    )
+    clock_offset_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When this offset was measured; it is stored again only when it moves.",
+    )
+
     firmware_status = models.CharField(max_length=32, blank=True)
     firmware_status_at = models.DateTimeField(null=True, blank=True)
     diagnostics_status = models.CharField(max_length=32, blank=True)
@@ -126,6 +139,12 @@ class ChargePoint(models.Model):
         """The station accepted a new AuthorizationKey and has not connected with it yet."""
         return bool(self.password_hash_next)
 
+    @property
+    def clock_skewed(self) -> bool:
+        """The station's clock is off by more than OCPP_CLOCK_SKEW_TOLERANCE seconds."""
+        offset = self.clock_offset_seconds
+        return offset is not None and abs(offset) > settings.OCPP_CLOCK_SKEW_TOLERANCE
+
 
 class ConnectionAttempt(models.Model):
     """Refused WebSocket handshakes, kept so an operator can act on them. Repeats of one
@@ -178,7 +197,14 @@ class Connector(models.Model):
     info = models.CharField(max_length=50, blank=True)
     vendor_id = models.CharField(max_length=255, blank=True)
     vendor_error_code = models.CharField(max_length=50, blank=True)
-    status_timestamp = models.DateTimeField(null=True, blank=True)
+    status_timestamp = models.DateTimeField(
+        null=True, blank=True, help_text="The station's timestamp of the current status."
+    )
+    status_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the current status arrived (server clock); a repeat does not move it.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -208,6 +234,8 @@ CHARGE_POINT_CONNECTION_FIELDS = (
     "connected_at",
     "disconnected_at",
     "remote_address",
+    "clock_offset_seconds",
+    "clock_offset_at",
 )
 # What BootNotification reports (csms.services.stations.BOOT_FIELDS maps the OCPP names).
 CHARGE_POINT_DEVICE_FIELDS = (
@@ -253,4 +281,5 @@ CONNECTOR_STATE_FIELDS = (
     "vendor_id",
     "vendor_error_code",
     "status_timestamp",
+    "status_since",
 )

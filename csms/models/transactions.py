@@ -12,6 +12,16 @@ from csms.models.authorization import IdTag
 from csms.models.stations import ChargePoint
 
 
+class StaleStopReason(models.TextChoices):
+    """stop_reason of a session the CSMS closed because the station never stopped it (the
+    rules are csms.services.transactions' and the README's "Session and clock rules"). Not
+    OCPP Reason values, so they can never be mistaken for what a station reported."""
+
+    NEW_SESSION = "StaleNewSession", "A new session started on the connector"
+    REBOOT = "StaleReboot", "The station booted again"
+    AVAILABLE = "StaleAvailable", "The connector was reported Available"
+
+
 class Transaction(models.Model):
     """A charging session. ``id`` is the OCPP transactionId (an int32 in the protocol)."""
 
@@ -37,8 +47,18 @@ class Transaction(models.Model):
     stop_id_tag = models.CharField(max_length=20, blank=True)
     transaction_data = models.JSONField(null=True, blank=True)
     energy_wh = models.BigIntegerField(null=True, blank=True)
+    late_stop = models.JSONField(
+        null=True,
+        blank=True,
+        help_text=(
+            "The station's own StopTransaction (meterStop, timestamp, reason, idTag) when it "
+            "arrived after the session was closed as stale; kept for review, the session is "
+            "not changed."
+        ),
+    )
 
-    # Live view of a running session, kept current by MeterValues.
+    # Live view of a running session, kept current by MeterValues in order of arrival
+    # (last_meter_at is the station's timestamp of that reading).
     last_meter_wh = models.BigIntegerField(null=True, blank=True)
     last_power_w = models.DecimalField(max_digits=12, decimal_places=1, null=True, blank=True)
     last_soc = models.PositiveSmallIntegerField(null=True, blank=True)

@@ -37,9 +37,16 @@ def online_q(*, now: datetime | None = None) -> Q:
     return Q(connected=True, last_seen__isnull=False) & branches
 
 
+def clock_skewed_q() -> Q:
+    """The ``ChargePoint.clock_skewed`` rule as a filter."""
+    tolerance = settings.OCPP_CLOCK_SKEW_TOLERANCE
+    return Q(clock_offset_seconds__gt=tolerance) | Q(clock_offset_seconds__lt=-tolerance)
+
+
 def charge_point_list(
     *,
     online: bool | None = None,
+    clock_skewed: bool | None = None,
     registration_status: str | None = None,
     search: str | None = None,
 ) -> QuerySet[ChargePoint]:
@@ -50,6 +57,8 @@ def charge_point_list(
     if online is not None:
         condition = online_q()
         qs = qs.filter(condition) if online else qs.exclude(condition)
+    if clock_skewed is not None:
+        qs = qs.filter(clock_skewed_q()) if clock_skewed else qs.exclude(clock_skewed_q())
     if registration_status:
         qs = qs.filter(registration_status=registration_status)
     if search:

@@ -238,6 +238,47 @@ def charge_point_boot(
     return charge_point.registration_status, charge_point.effective_heartbeat_interval
 
 
+# Network delay and batching make two readings of the same clock differ by a second or two;
+# a move smaller than this is not worth a write on the hot path.
+CLOCK_JITTER_SECONDS = 5
+_MAX_OFFSET = 2**31 - 1  # ChargePoint.clock_offset_seconds is an integer column
+
+
+def charge_point_clock_observe(
+    *,
+    charge_point: ChargePoint,
+    station_time: datetime,
+    received_at: datetime,
+    may_be_queued: bool = False,
+) -> None:
+    """Measure the station's clock from a timestamp it just sent (``received_at`` on ours).
+
+    Cheap: one UPDATE only when the offset moves by more than CLOCK_JITTER_SECONDS, compared
+    with the value held on ``charge_point`` (the connection's instance, refreshed on commit).
+    ``may_be_queued`` marks transaction messages, which a station keeps while offline and
+    sends later: there a timestamp far behind ours means a late delivery, not a slow clock, so
+    it is not taken as a reading (one ahead of ours is, whatever the delay)."""
+    seconds = round((station_time - received_at).total_seconds())
+    offset = max(-_MAX_OFFSET, min(_MAX_OFFSET, seconds))
+    if may_be_queued and offset < -settings.OCPP_CLOCK_SKEW_TOLERANCE:
+        return
+    stored = charge_point.clock_offset_seconds
+    if stored is not None and abs(offset - stored) <= CLOCK_JITTER_SECONDS:
+        return
+    ChargePoint.objects.filter(pk=charge_point.pk).update(
+        clock_offset_seconds=offset, clock_offset_at=received_at
+    )
+    if stored is None or abs(stored) <= settings.OCPP_CLOCK_SKEW_TOLERANCE < abs(offset):
+        logger.warning("%s: clock is off by %+d s", charge_point.identity, offset)
+
+    def remember() -> None:
+        # Only once committed: a rolled-back batch is replayed and must write again.
+        charge_point.clock_offset_seconds = offset
+        charge_point.clock_offset_at = received_at
+
+    transaction.on_commit(remember)
+
+
 def connector_status_update(
     *,
     charge_point: ChargePoint,
@@ -249,8 +290,13 @@ def connector_status_update(
     vendor_error_code: str = "",
     timestamp: datetime | None,
 ) -> Connector:
-    """Record a StatusNotification: history row plus the connector's current state. A
-    notification older than the state we hold (late retry) goes to history only."""
+    """Record a StatusNotification: history row plus the connector's current state.
+
+    The current state is the last notification to *arrive*: OCPP-J delivers a station's
+    messages one at a time in the order it sends them, while its clock may be hours off (a
+    wrong clock, local time read as UTC), so comparing its timestamps could freeze the
+    connector. The station's timestamp is kept as data (``status_timestamp``, the history);
+    ``status_since`` is when the current status arrived on our clock."""
     now = timezone.now()
     StatusNotification.objects.create(
         charge_point=charge_point,
@@ -263,28 +309,27 @@ def connector_status_update(
         timestamp=timestamp,
         received_at=now,
     )
+    state = {
+        "status": status,
+        "error_code": error_code,
+        "info": info,
+        "vendor_id": vendor_id,
+        "vendor_error_code": vendor_error_code,
+        "status_timestamp": timestamp or now,
+    }
     connector, created = Connector.objects.get_or_create(
         charge_point=charge_point,
         connector_id=connector_id,
-        defaults={
-            "status": status,
-            "error_code": error_code,
-            "info": info,
-            "vendor_id": vendor_id,
-            "vendor_error_code": vendor_error_code,
-            "status_timestamp": timestamp or now,
-        },
+        defaults={**state, "status_since": now},
     )
     if not created:
-        stamp = timestamp or now
-        if connector.status_timestamp is None or stamp >= connector.status_timestamp:
-            connector.status = status
-            connector.error_code = error_code
-            connector.info = info
-            connector.vendor_id = vendor_id
-            connector.vendor_error_code = vendor_error_code
-            connector.status_timestamp = stamp
-            connector.save()
+        # A repeat of the same status does not move status_since: the stale-session rule
+        # counts from when the connector became Available, not from its last report.
+        if connector.status != status or connector.status_since is None:
+            connector.status_since = now
+        for name, value in state.items():
+            setattr(connector, name, value)
+        connector.save()
     return connector
 
 

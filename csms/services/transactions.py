@@ -6,21 +6,26 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from csms import batching
+from csms import batching, signals
 from csms.models import (
     ChargePoint,
+    ChargePointStatus,
+    Connector,
+    StaleStopReason,
     Transaction,
     UnmatchedStopTransaction,
 )
 from csms.services.authorization import id_tag_authorize, id_tag_info, id_tag_start_authorize
-from csms.services.common import INT32_MAX
+from csms.services.common import INT32_MAX, iso_utc
 from csms.services.reservations import reservation_consume
 
 logger = logging.getLogger(__name__)
@@ -77,6 +82,16 @@ def _transaction_start(
         info["status"] = existing.start_status
         return existing, info
 
+    # Before the tag is checked: the driver must not get ConcurrentTx for the very session
+    # this start proves over. (Locks: these session rows, then the tag's; nothing takes them
+    # the other way round.)
+    transactions_close_stale(
+        sessions=Transaction.objects.filter(
+            charge_point=charge_point, connector_id=connector_id, stopped_at__isnull=True
+        ),
+        reason=StaleStopReason.NEW_SESSION,
+        evidence_at=timestamp,
+    )
     tag, info = id_tag_start_authorize(id_tag=id_tag)
     # The savepoint only serves to survive a concurrent twin's IntegrityError. In a gateway
     # batch (optimistic, no savepoints) that error fails the attempt and the committer replays
@@ -141,6 +156,16 @@ def transaction_stop(
         )
         return None, id_tag_info
     if tx.stopped_at is not None:
+        if tx.stop_reason in StaleStopReason.values and tx.late_stop is None:
+            _late_stop_record(
+                tx=tx,
+                meter_stop=meter_stop,
+                timestamp=timestamp,
+                reason=reason,
+                id_tag=id_tag,
+                transaction_data=transaction_data,
+                transaction_data_raw=transaction_data_raw,
+            )
         return tx, id_tag_info
 
     tx.meter_stop = meter_stop
@@ -162,7 +187,133 @@ def transaction_stop(
             transaction=tx,
             meter_values=transaction_data,
         )
+    signals.transaction_stopped.send(sender=Transaction, transaction=tx, stale=False)
     return tx, id_tag_info
+
+
+# --- Stale sessions -------------------------------------------------------------------------
+# Only the station can say a session is over, and sometimes it never does: it lost power, or
+# its StopTransaction was lost. Then the tag stays "in a session" everywhere (ConcurrentTx) and
+# billing never sees an end. Three pieces of evidence close such a session (README, "Session
+# and clock rules"): a new session on its connector, a new boot of its station, its connector
+# reported Available for longer than OCPP_STALE_SESSION_GRACE.
+
+
+def transactions_close_stale(
+    *, sessions: QuerySet[Transaction], reason: str, evidence_at: datetime
+) -> list[Transaction]:
+    """Close the open ``sessions`` as stale (locks their rows; the caller's transaction).
+
+    Each ends at its last reading: meter_stop is last_meter_wh (meter_start when it has none)
+    and stopped_at the time of that reading, never after ``evidence_at`` (when the evidence
+    says it was over at the latest) nor before it started. That never bills a driver for more
+    than the session is known to have used; ``reason`` (a StaleStopReason) says why it
+    ended. A StopTransaction the station sends later changes nothing (``transaction_stop``)."""
+    closed = []
+    for tx in sessions.filter(stopped_at__isnull=True).select_for_update().order_by("pk"):
+        meter_stop = tx.last_meter_wh if tx.last_meter_wh is not None else tx.meter_start
+        end = min(tx.last_meter_at or tx.started_at, evidence_at)
+        tx.meter_stop = meter_stop
+        tx.stopped_at = max(end, tx.started_at)
+        tx.stop_reason = reason
+        energy = meter_stop - tx.meter_start
+        tx.energy_wh = energy if abs(energy) < 2**63 else None
+        tx.save(
+            update_fields=["meter_stop", "stopped_at", "stop_reason", "energy_wh", "updated_at"]
+        )
+        logger.info(
+            "closed stale transaction %s of %s connector %s (%s, meter_stop %s)",
+            tx.pk,
+            tx.charge_point_id,
+            tx.connector_id,
+            reason,
+            meter_stop,
+        )
+        signals.transaction_stopped.send(sender=Transaction, transaction=tx, stale=True)
+        closed.append(tx)
+    return closed
+
+
+def transactions_close_on_boot(*, charge_point: ChargePoint, at: datetime) -> list[Transaction]:
+    """A BootNotification: the station restarted, and an OCPP 1.6 session does not survive a
+    restart, so whatever it still has open is stale (StaleReboot)."""
+    return transactions_close_stale(
+        sessions=Transaction.objects.filter(charge_point=charge_point),
+        reason=StaleStopReason.REBOOT,
+        evidence_at=at,
+    )
+
+
+def transactions_close_stale_available(*, now: datetime | None = None) -> int:
+    """The beat task's rule (every minute, for every station at once): close each open session
+    whose connector was reported Available after the session began and has stayed Available
+    for longer than OCPP_STALE_SESSION_GRACE (0: never). Both times are on our clock (the
+    session's ``created_at``, the connector's ``status_since``), so a station's wrong clock
+    cannot trigger or block it. Returns how many were closed."""
+    grace = settings.OCPP_STALE_SESSION_GRACE
+    if not grace:
+        return 0
+    now = now or timezone.now()
+    available = Connector.objects.filter(
+        charge_point_id=OuterRef("charge_point_id"),
+        connector_id=OuterRef("connector_id"),
+        status=ChargePointStatus.AVAILABLE,
+        status_since__lte=now - timedelta(seconds=grace),
+        status_since__gt=OuterRef("created_at"),
+    )
+    stale = (
+        Transaction.objects.filter(stopped_at__isnull=True)
+        .filter(Exists(available))
+        .annotate(available_since=Subquery(available.values("status_since")[:1]))
+        .values_list("pk", "available_since")
+    )
+    count = 0
+    for pk, available_since in stale:
+        with transaction.atomic():
+            count += len(
+                transactions_close_stale(
+                    # The rule again, under the row lock: a status may have come meanwhile.
+                    sessions=Transaction.objects.filter(Exists(available), pk=pk),
+                    reason=StaleStopReason.AVAILABLE,
+                    evidence_at=available_since,
+                )
+            )
+    return count
+
+
+def _late_stop_record(
+    *,
+    tx: Transaction,
+    meter_stop: int,
+    timestamp: datetime,
+    reason: str,
+    id_tag: str,
+    transaction_data: list[dict[str, Any]] | None,
+    transaction_data_raw: list[dict[str, Any]] | None,
+) -> None:
+    """The station's own StopTransaction for a session already closed as stale: the session
+    is not changed (billing may have acted on its end), but nothing the station said is lost:
+    the stop is kept on ``late_stop`` and its transactionData samples are stored."""
+    tx.late_stop = {
+        "meterStop": meter_stop,
+        "timestamp": iso_utc(timestamp),
+        "reason": reason,
+        "idTag": id_tag,
+        "transactionData": transaction_data_raw,
+    }
+    tx.save(update_fields=["late_stop", "updated_at"])
+    if transaction_data:
+        meter_values_record(
+            charge_point=tx.charge_point,
+            connector_id=tx.connector_id,
+            transaction=tx,
+            meter_values=transaction_data,
+        )
+    logger.warning(
+        "StopTransaction for transaction %s, closed as stale (%s) before: kept, not applied",
+        tx.pk,
+        tx.stop_reason,
+    )
 
 
 _ENERGY = "Energy.Active.Import.Register"
@@ -199,7 +350,7 @@ def meter_values_record(
         tx_pk = _owned_transaction(charge_point.pk, transaction_id)
     rows: list[batching.MeterRow] = []
     live: dict[str, Any] = {}
-    latest: datetime | None = None
+    last_at: datetime | None = None  # station timestamp of the last reading applied
     for meter_value in meter_values:
         stamp = meter_value["timestamp"]
         for sample in meter_value.get("sampledValue", ()):
@@ -223,7 +374,9 @@ def meter_values_record(
                     sample.get("format", ""),
                 )
             )
-            if number is None or sample.get("phase") or (latest and stamp < latest):
+            # The frame's order is the station's: a later sampledValue replaces an earlier one
+            # for the live view, whatever their timestamps (see batching.live_views_update).
+            if number is None or sample.get("phase"):
                 continue
             if measurand == _ENERGY:
                 live["last_meter_wh"] = int(number * 1000 if unit == "kWh" else number)
@@ -236,19 +389,19 @@ def meter_values_record(
                 live["last_soc"] = max(0, min(100, int(number)))
             else:
                 continue
-            latest = stamp
+            last_at = stamp
     # In a gateway batch the rows join every other station's in one INSERT, and the live view
     # one UPDATE (csms.batching); otherwise they are written now.
     batch = batching.current()
     if batch is not None:
         batch.meter_values.extend(rows)
-        if tx_pk is not None and live and latest is not None:
-            batch.add_live(tx_pk, latest, live)
+        if tx_pk is not None and live and last_at is not None:
+            batch.add_live(tx_pk, last_at, live)
         return len(rows)
     if rows:
         batching.meter_values_insert(rows)
-    if tx_pk is not None and live and latest is not None:
-        batching.live_views_update({tx_pk: (latest, live)})
+    if tx_pk is not None and live and last_at is not None:
+        batching.live_views_update({tx_pk: (last_at, live)})
     return len(rows)
 
 

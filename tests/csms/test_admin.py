@@ -502,6 +502,23 @@ def test_the_online_filter_honours_the_heartbeat_interval(operator_client):
     assert response.context["cl"].result_count == 0
 
 
+def test_operators_see_and_filter_stations_whose_clock_is_off(operator_client):
+    make_charge_point(identity="CP-AHEAD", clock_offset_seconds=3600)
+    make_charge_point(identity="CP-RIGHT", clock_offset_seconds=1)
+    changelist = admin_url(ChargePoint, "changelist")
+
+    off = operator_client.get(changelist + "?clock=off")
+    ok = operator_client.get(changelist + "?clock=ok")
+
+    assert [cp.identity for cp in off.context["cl"].result_list] == ["CP-AHEAD"]
+    assert [cp.identity for cp in ok.context["cl"].result_list] == ["CP-RIGHT"]
+    assert "clock off" in off.content.decode().lower()
+    page = operator_client.get(
+        admin_url(ChargePoint, "change", off.context["cl"].result_list[0].pk)
+    )
+    assert "3600" in page.content.decode()
+
+
 def test_command_actions_are_offered_to_support_staff(rf, support):
     request = rf.get("/admin/")
     request.user = support

@@ -171,9 +171,35 @@ def test_it_filters_by_online_status_and_search(operator_api):
     assert identities("?search=cp-o") == ["CP-OFF", "CP-ON"]
 
 
+def test_it_shows_and_filters_stations_whose_clock_is_off(operator_api, settings):
+    settings.OCPP_CLOCK_SKEW_TOLERANCE = 300
+    measured = timezone.now() - timedelta(minutes=1)
+    make_charge_point(identity="CP-AHEAD", clock_offset_seconds=7200, clock_offset_at=measured)
+    make_charge_point(identity="CP-BEHIND", clock_offset_seconds=-301, clock_offset_at=measured)
+    make_charge_point(identity="CP-RIGHT", clock_offset_seconds=-2, clock_offset_at=measured)
+    make_charge_point(identity="CP-NEW")  # never measured: not flagged
+
+    def identities(query: str) -> list[str]:
+        response = operator_api.get(LIST + query)
+        assert response.status_code == 200
+        return [row["identity"] for row in response.data["results"]]
+
+    assert identities("?clock_skewed=true") == ["CP-AHEAD", "CP-BEHIND"]
+    assert identities("?clock_skewed=false") == ["CP-NEW", "CP-RIGHT"]
+    body = operator_api.get(detail("CP-AHEAD")).data
+    assert body["clock_skewed"] is True
+    assert body["clock_offset_seconds"] == 7200
+    assert body["clock_offset_at"] is not None
+    assert operator_api.get(detail("CP-RIGHT")).data["clock_skewed"] is False
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("?online=maybe", "online"), ("?registration_status=Nope", "registration_status")],
+    [
+        ("?online=maybe", "online"),
+        ("?registration_status=Nope", "registration_status"),
+        ("?clock_skewed=often", "clock_skewed"),
+    ],
 )
 def test_it_rejects_unreadable_list_filters(operator_api, query, field):
     response = operator_api.get(LIST + query)

@@ -346,3 +346,18 @@ def test_a_page_of_meter_values_costs_the_same_queries_however_long(
 def test_it_answers_a_nul_character_in_a_filter_or_tag_with_a_4xx(operator_api, url, expected):
     # PostgreSQL text cannot hold NUL: passed on, the database would raise (a 500).
     assert operator_api.get(url).status_code == expected
+
+
+def test_it_shows_why_a_stale_session_ended_and_the_stations_late_stop(operator_api):
+    late = {"meterStop": 2500, "timestamp": "2024-05-14T11:00:00Z", "reason": "PowerLoss"}
+    tx = make_transaction(
+        stopped_at=datetime(2024, 5, 14, 10, tzinfo=UTC),
+        meter_stop=2000,
+        stop_reason="StaleReboot",
+        late_stop=late,
+    )
+
+    body = operator_api.get(f"{LIST}{tx.pk}/").data
+
+    assert (body["stop_reason"], body["meter_stop"]) == ("StaleReboot", 2000)
+    assert body["late_stop"] == late

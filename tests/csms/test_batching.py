@@ -58,10 +58,13 @@ def test_it_writes_every_station_of_a_batch_in_one_go():
     assert (tx2.last_meter_wh, tx2.last_power_w) == (2500, None)
 
 
-def test_it_never_moves_a_live_view_back_or_touches_a_stopped_session():
+def test_it_orders_the_live_view_by_arrival_and_never_touches_a_stopped_session():
     now = timezone.now()
     station = make_charge_point()
-    running = make_transaction(charge_point=station, last_meter_wh=5000, last_meter_at=now)
+    # A reading stamped an hour ahead (a wrong clock) must not hold the view.
+    running = make_transaction(
+        charge_point=station, last_meter_wh=5000, last_meter_at=now + timedelta(hours=1)
+    )
     stopped = make_transaction(
         charge_point=station, connector_id=2, stopped_at=now, meter_stop=9000, last_meter_wh=9000
     )
@@ -72,35 +75,36 @@ def test_it_never_moves_a_live_view_back_or_touches_a_stopped_session():
                 charge_point=station,
                 connector_id=tx.connector_id,
                 transaction_id=tx.pk,
-                meter_values=[_sample(now - timedelta(minutes=1), 4000)],
+                meter_values=[_sample(now, 6000)],
             )
         writes.flush()
 
     running.refresh_from_db()
     stopped.refresh_from_db()
-    assert running.last_meter_wh == 5000  # the older reading is stored, the view stays
+    assert (running.last_meter_wh, running.last_meter_at) == (6000, now)
     assert stopped.last_meter_wh == 9000
     assert MeterValue.objects.count() == 2
 
 
-def test_it_keeps_the_newest_reading_of_a_session_within_one_batch():
+def test_the_last_message_of_a_batch_sets_the_live_view():
     now = timezone.now()
     station = make_charge_point()
     tx = make_transaction(charge_point=station)
 
     with transaction.atomic(), batching.collecting() as writes:
-        for offset, wh in ((2, 3000), (1, 2000)):  # newest first, then an older one
+        for offset, wh, power in ((1, 2000, 7000), (2, 3000, None)):  # stamped later, then earlier
             meter_values_record(
                 charge_point=station,
                 connector_id=1,
                 transaction_id=tx.pk,
-                meter_values=[_sample(now - timedelta(seconds=offset), wh)],
+                meter_values=[_sample(now - timedelta(seconds=offset), wh, power=power)],
             )
         writes.flush()
 
     tx.refresh_from_db()
-    assert tx.last_meter_wh == 2000
-    assert tx.last_meter_at == now - timedelta(seconds=1)
+    assert tx.last_meter_wh == 3000
+    assert tx.last_meter_at == now - timedelta(seconds=2)
+    assert tx.last_power_w == Decimal("7000.0")  # what the last message did not carry stays
 
 
 def test_it_does_not_link_samples_to_another_stations_transaction():

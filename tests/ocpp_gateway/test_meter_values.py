@@ -92,18 +92,39 @@ async def test_it_updates_the_live_figures_converting_kilo_units(station, tx):
     assert tx.last_meter_at == T0
 
 
-async def test_a_late_message_does_not_roll_the_live_figures_back(station, tx):
+async def test_the_latest_message_to_arrive_sets_the_live_figures(station, tx):
     assert_result(await send(station, "meter_values", transactionId=tx.pk))
-    older = {
+    stamped_earlier = {
         "timestamp": "2024-05-14T10:10:00Z",
-        "sampledValue": [{"value": "1288000", "measurand": "Energy.Active.Import.Register"}],
+        "sampledValue": [{"value": "1291000", "measurand": "Energy.Active.Import.Register"}],
     }
 
-    assert_result(await send(station, "meter_values", transactionId=tx.pk, meterValue=[older]))
+    assert_result(
+        await send(station, "meter_values", transactionId=tx.pk, meterValue=[stamped_earlier])
+    )
+
+    tx = await Transaction.objects.aget(pk=tx.pk)
+    assert tx.last_meter_wh == 1291000
+    assert tx.last_meter_at == datetime(2024, 5, 14, 10, 10, tzinfo=UTC)  # the station's stamp
+    assert tx.last_power_w == Decimal("7360.0")  # a field the new message does not carry stays
+    assert await MeterValue.objects.acount() == 6
+
+
+async def test_a_future_start_timestamp_does_not_freeze_the_live_figures(station, cp):
+    future = datetime(2099, 1, 1, tzinfo=UTC)
+    tx = await db(make_transaction)(
+        charge_point=cp,
+        meter_start=1285210,
+        started_at=future,
+        last_meter_wh=1285210,
+        last_meter_at=future,
+    )
+
+    assert_result(await send(station, "meter_values", transactionId=tx.pk))
 
     tx = await Transaction.objects.aget(pk=tx.pk)
     assert tx.last_meter_wh == 1290512
-    assert await MeterValue.objects.acount() == 6  # stored all the same
+    assert tx.last_meter_at == T0
 
 
 async def test_a_sample_with_no_measurand_is_the_energy_register_in_wh(station, tx):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
 from csms.models import Connector, StatusNotification
 from tests.factories import make_charge_point
@@ -76,7 +77,9 @@ async def test_it_keeps_the_history_and_the_latest_state(station):
     assert statuses == ["Preparing", "Charging", "Finishing"]
 
 
-async def test_an_older_notification_does_not_overwrite_a_newer_state(station):
+async def test_the_latest_notification_to_arrive_is_the_current_state(station):
+    # OCPP-J delivers a station's messages one at a time, in its own order: arrival is the
+    # truth, whatever the station's clock says.
     assert_result(
         await send(
             station,
@@ -87,20 +90,78 @@ async def test_an_older_notification_does_not_overwrite_a_newer_state(station):
         )
     )
 
-    # Delivered late (queued while offline): history only.
     assert_result(
         await send(
             station,
             "status_notification_connector0",
             connectorId=1,
-            status="Preparing",
+            status="Finishing",
             timestamp="2024-05-14T10:00:00Z",
         )
     )
 
     connector = await Connector.objects.aget(charge_point__identity="CP1", connector_id=1)
-    assert connector.status == "Charging"
-    assert await StatusNotification.objects.filter(connector_id=1).acount() == 2
+    assert connector.status == "Finishing"
+    assert connector.status_timestamp == datetime(2024, 5, 14, 10, 0, tzinfo=UTC)
+    history = [
+        (row.status, row.timestamp)
+        async for row in StatusNotification.objects.filter(connector_id=1).order_by("id")
+    ]
+    assert history == [
+        ("Charging", datetime(2024, 5, 14, 10, 5, tzinfo=UTC)),
+        ("Finishing", datetime(2024, 5, 14, 10, 0, tzinfo=UTC)),
+    ]
+
+
+async def test_a_future_timestamp_does_not_freeze_the_connector(station):
+    now = timezone.now()
+    ahead = (now + timedelta(hours=3)).isoformat()
+    assert_result(
+        await send(
+            station,
+            "status_notification_connector0",
+            connectorId=1,
+            status="Charging",
+            timestamp=ahead,
+        )
+    )
+
+    assert_result(
+        await send(
+            station,
+            "status_notification_connector0",
+            connectorId=1,
+            status="Available",
+            timestamp=now.isoformat(),
+        )
+    )
+
+    connector = await Connector.objects.aget(charge_point__identity="CP1", connector_id=1)
+    assert connector.status == "Available"
+    assert connector.status_timestamp == now  # the station's own stamp, kept as data
+
+
+async def test_it_records_since_when_the_connector_has_its_status_by_arrival(station):
+    before = timezone.now()
+    for stamp in ("2030-01-01T00:00:00Z", "2030-01-01T00:05:00Z"):  # a repeat does not move it
+        assert_result(
+            await send(
+                station,
+                "status_notification_connector0",
+                connectorId=1,
+                status="Available",
+                timestamp=stamp,
+            )
+        )
+    first = await Connector.objects.aget(charge_point__identity="CP1", connector_id=1)
+    assert before <= first.status_since <= timezone.now()
+
+    assert_result(
+        await send(station, "status_notification_connector0", connectorId=1, status="Preparing")
+    )
+
+    changed = await Connector.objects.aget(charge_point__identity="CP1", connector_id=1)
+    assert changed.status_since > first.status_since
 
 
 async def test_connectors_are_kept_apart(station):
