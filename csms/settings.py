@@ -100,26 +100,33 @@ _db.setdefault("TEST", {})
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+
 # --- Redis: channel layer, Celery broker -----------------------------------------------------
+def redis_channel_layer(url: str) -> dict[str, object]:
+    """The Redis channel layer's settings for ``url`` (tests build one for a proxy with it)."""
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            # redis-py 8 reads with a 5 s socket timeout by default, exactly channels_redis's
+            # 5 s blocking BZPOPMIN: an idle receive timed out and killed its consumer (one
+            # station dropped every 5 s per process). Keep the read timeout well above it.
+            # A connect that hangs (Redis host unreachable) would hold a command's 503, and
+            # the gateway's reconnect probe (ocpp_gateway.layer_watch), for the OS's TCP
+            # timeout (minutes).
+            "hosts": [{"address": url, "socket_timeout": 15, "socket_connect_timeout": 2}],
+            # Stations stay connected for months; group memberships must not lapse after the
+            # default day. Station routing does not use groups (see ocpp_gateway.calls), but
+            # dashboards do.
+            "group_expiry": 10 * 365 * 24 * 3600,
+            "capacity": 1000,
+            "expiry": 60,
+        },
+    }
+
+
 REDIS_URL = env_optional("REDIS_URL")
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # redis-py 8 reads with a 5 s socket timeout by default, exactly channels_redis's
-                # 5 s blocking BZPOPMIN: an idle receive timed out and killed its consumer (one
-                # station dropped every 5 s per process). Keep the read timeout well above it.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
-                # Stations stay connected for months; group memberships must not lapse after
-                # the default day. Station routing does not use groups (see ocpp_gateway.calls),
-                # but dashboards do.
-                "group_expiry": 10 * 365 * 24 * 3600,
-                "capacity": 1000,
-                "expiry": 60,
-            },
-        }
-    }
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
