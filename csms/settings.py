@@ -139,6 +139,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "purge-message-log": {"task": "csms.tasks.message_log_purge", "schedule": 3600.0},
     "stale-commands": {"task": "ocpp_gateway.tasks.commands_time_out_stale", "schedule": 30.0},
+    "dead-gateways": {"task": "ocpp_gateway.tasks.gateway_processes_reap", "schedule": 30.0},
     "expire-reservations": {"task": "ocpp_gateway.tasks.reservations_expire", "schedule": 60.0},
 }
 
@@ -205,6 +206,9 @@ OCPP_HEARTBEAT_INTERVAL = env_int("OCPP_HEARTBEAT_INTERVAL", 300, minimum=1)
 OCPP_MESSAGE_LOG_RETENTION_DAYS = env_int("OCPP_MESSAGE_LOG_RETENTION_DAYS", 30, minimum=0)
 OCPP_MESSAGE_LOG_ENABLED = env_bool("OCPP_MESSAGE_LOG_ENABLED", True)
 OCPP_COMMAND_TIMEOUT = env_float("OCPP_COMMAND_TIMEOUT", 30.0, minimum=0.1)
+# Seconds between a gateway process's heartbeats; silent for three, it counts as dead and its
+# stations go offline (ocpp_gateway.presence).
+OCPP_GATEWAY_HEARTBEAT_INTERVAL = env_float("OCPP_GATEWAY_HEARTBEAT_INTERVAL", 10.0, minimum=0.1)
 # Group commit: the longest a station's message waits for others to share its transaction.
 OCPP_GROUP_COMMIT_MAX_BATCH = env_int("OCPP_GROUP_COMMIT_MAX_BATCH", 256, minimum=1)
 

@@ -33,6 +33,7 @@ from ocpp_gateway import layer_watch, protocol
 from ocpp_gateway.call_queue import CallQueue
 from ocpp_gateway.committer import get_committer, log_row
 from ocpp_gateway.handlers import HANDLERS, StationContext
+from ocpp_gateway.presence import get_presence
 from ocpp_gateway.schemas import (
     CENTRAL_ACTIONS,
     KNOWN_ACTIONS,
@@ -122,14 +123,18 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
         self.charge_point = charge_point
         self.ctx = StationContext(charge_point)
+        presence = self.presence = get_presence()
+        await presence.ensure_started()
         replaced = await self.committer.run(
             lambda: charge_point_connected(
                 charge_point=charge_point,
                 channel_name=self.channel_name,
                 remote_address=self.remote,
                 timestamp=timezone.now(),
+                gateway_process=presence.id,
             )
         )
+        presence.held(charge_point.pk, self.channel_name)
         if replaced:
             # The station reconnected while its old socket looked alive (half-open TCP, or
             # another process): close the old one so only this connection speaks for it.
@@ -189,6 +194,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
         self._offline_done = True
         channel_name = self.channel_name
+        self.presence.released(charge_point.pk, channel_name)
         now = timezone.now()
         # Marking the station offline shares the job that fails its waiting calls.
         await self.calls.close(

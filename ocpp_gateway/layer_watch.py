@@ -28,9 +28,9 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 # Seconds between probes while the layer is down: quick at first (a restart takes seconds),
-# then every two seconds, so a command issued just after Redis returns reaches its station
+# then every second, so a command issued just after Redis returns reaches its station
 # well within its timeout.
-PROBE_DELAYS = (0.2, 0.5, 1.0, 2.0)
+PROBE_DELAYS = (0.2, 0.5, 1.0)
 # The probe is a group_discard of a channel from a group nobody uses: one round trip (ZREM of
 # a missing key) that leaves nothing behind, and every layer with the groups extension has it.
 PROBE_GROUP = "ocpp_gateway.layer-probe"
