@@ -155,6 +155,11 @@ def get_presence() -> GatewayPresence:
     return presence
 
 
+def held_here(process_id: str) -> bool:
+    """Whether ``process_id`` is a gateway presence of this very process (any event loop)."""
+    return bool(process_id) and any(p.id == process_id for p in list(_presences.values()))
+
+
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
