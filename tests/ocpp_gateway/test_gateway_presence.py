@@ -98,7 +98,8 @@ def test_the_beat_task_clears_the_stations_of_a_process_whose_heartbeat_stopped(
     kept.refresh_from_db()
     assert (lost.connected, lost.gateway_process) == (False, "")
     assert (kept.connected, kept.gateway_process) == (True, alive.id)
-    assert list(GatewayProcess.objects.values_list("pk", flat=True)) == [alive.id]
+    assert not GatewayProcess.objects.filter(pk=crashed_host.pk).exists()
+    assert GatewayProcess.objects.filter(pk=alive.pk).exists()
 
 
 def test_a_station_that_reconnected_elsewhere_is_not_cleared_with_its_old_process():
