@@ -73,8 +73,7 @@ def reap_dead_processes(*, own_id: str = "", own_pid: int | None = None) -> int:
     dead.discard(own_id)
     if not dead:
         return 0
-    with transaction.atomic():
-        return gateway_processes_reap(process_ids=sorted(dead), timestamp=timezone.now())
+    return gateway_processes_reap(process_ids=sorted(dead), timestamp=timezone.now())
 
 
 class GatewayPresence:

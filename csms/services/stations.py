@@ -147,12 +147,20 @@ def gateway_processes_reap(*, process_ids: Iterable[str], timestamp: datetime) -
     """The gateway processes ``process_ids`` are dead: mark the stations they held offline,
     fail their commands still queued or in flight (no answer can be recorded for them now)
     and delete the processes' rows. Returns how many stations were marked offline. A station
-    that has reconnected to another process meanwhile names that process, so it is kept."""
-    from csms.services.commands import command_fail
-
+    that has reconnected to another process meanwhile names that process, so it is kept.
+    Runs in its own transaction (a savepoint inside the caller's)."""
     dead = list(process_ids)
     if not dead:
         return 0
+    with transaction.atomic():
+        return _reap(dead, timestamp)
+
+
+def _reap(dead: list[str], timestamp: datetime) -> int:
+    from csms.services.commands import command_fail
+
+    # Locked, so a station reconnecting meanwhile is either cleared before it names its new
+    # process or not at all.
     held = ChargePoint.objects.select_for_update().filter(gateway_process__in=dead)
     station_ids = list(held.values_list("pk", flat=True))
     open_commands = Command.objects.filter(
