@@ -18,18 +18,23 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from csms.proxy import TrustedProxyMiddleware  # noqa: E402
+from ocpp_gateway.presence import starting_presence  # noqa: E402
 from ocpp_gateway.routing import websocket_urlpatterns  # noqa: E402
 
-# Outermost: forwarded headers are trusted, or stripped, before anything reads them.
+# Outermost: forwarded headers are trusted, or stripped, before anything reads them. Then
+# starting_presence: the process registers its heartbeat and clears what a dead gateway process
+# held before it serves anything (ocpp_gateway.presence).
 application = TrustedProxyMiddleware(
-    ProtocolTypeRouter(
-        {
-            # Static files (admin, API docs) from the app itself: no separate web server
-            # needed for a platform whose HTTP traffic is operators, not the public.
-            "http": ASGIStaticFilesHandler(django_asgi_app),
-            # No origin check: charge points are not browsers and send no Origin header.
-            "websocket": URLRouter(websocket_urlpatterns),
-        }
+    starting_presence(
+        ProtocolTypeRouter(
+            {
+                # Static files (admin, API docs) from the app itself: no separate web server
+                # needed for a platform whose HTTP traffic is operators, not the public.
+                "http": ASGIStaticFilesHandler(django_asgi_app),
+                # No origin check: charge points are not browsers and send no Origin header.
+                "websocket": URLRouter(websocket_urlpatterns),
+            }
+        )
     )
 )
 

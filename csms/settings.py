@@ -110,30 +110,37 @@ _db.setdefault("TEST", {})
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+
 # --- Redis: channel layer, Celery broker -----------------------------------------------------
+def redis_channel_layer(url: str) -> dict[str, object]:
+    """The Redis channel layer's settings for ``url`` (tests build one for a proxy with it)."""
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            # redis-py 8 reads with a 5 s socket timeout by default, exactly channels_redis's
+            # 5 s blocking BZPOPMIN: an idle receive timed out and killed its consumer (one
+            # station dropped every 5 s per process). Keep the read timeout well above it.
+            # A connect that hangs (Redis host unreachable) would hold a command's 503, and
+            # the gateway's reconnect probe (ocpp_gateway.layer_watch), for the OS's TCP
+            # timeout (minutes).
+            "hosts": [{"address": url, "socket_timeout": 15, "socket_connect_timeout": 2}],
+            # Stations stay connected for months; group memberships must not lapse after the
+            # default day. Station routing does not use groups (see ocpp_gateway.calls), but
+            # dashboards do.
+            "group_expiry": 10 * 365 * 24 * 3600,
+            "capacity": 1000,
+            "expiry": 60,
+            # Calls to stations travel whole in their ocpp.call events (an AuthorizationKey,
+            # credentials in a firmware URL) while the database keeps them masked: Redis holds
+            # only Fernet-encrypted messages (a key per entry; the first encrypts).
+            "symmetric_encryption_keys": [SECRET_KEY, *SECRET_KEY_FALLBACKS],
+        },
+    }
+
+
 REDIS_URL = env_optional("REDIS_URL")
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # redis-py 8 reads with a 5 s socket timeout by default, exactly channels_redis's
-                # 5 s blocking BZPOPMIN: an idle receive timed out and killed its consumer (one
-                # station dropped every 5 s per process). Keep the read timeout well above it.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
-                # Stations stay connected for months; group memberships must not lapse after
-                # the default day. Station routing does not use groups (see ocpp_gateway.calls),
-                # but dashboards do.
-                "group_expiry": 10 * 365 * 24 * 3600,
-                "capacity": 1000,
-                "expiry": 60,
-                # Calls to stations travel whole in their ocpp.call events (an AuthorizationKey,
-                # credentials in a firmware URL) while the database keeps them masked: Redis
-                # holds only Fernet-encrypted messages (a key per entry; the first encrypts).
-                "symmetric_encryption_keys": [SECRET_KEY, *SECRET_KEY_FALLBACKS],
-            },
-        }
-    }
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
@@ -161,6 +168,7 @@ CELERY_BEAT_SCHEDULE = {
     "purge-message-log": {"task": "csms.tasks.message_log_purge", "schedule": 3600.0},
     "purge-station-history": {"task": "csms.tasks.station_history_purge", "schedule": 3600.0},
     "stale-commands": {"task": "ocpp_gateway.tasks.commands_time_out_stale", "schedule": 30.0},
+    "dead-gateways": {"task": "ocpp_gateway.tasks.gateway_processes_reap", "schedule": 30.0},
     "expire-reservations": {"task": "ocpp_gateway.tasks.reservations_expire", "schedule": 60.0},
     "close-stale-sessions": {"task": "csms.tasks.transactions_close_stale", "schedule": 60.0},
 }
@@ -266,6 +274,9 @@ OCPP_CLOCK_SKEW_TOLERANCE = env_int("OCPP_CLOCK_SKEW_TOLERANCE", 300, minimum=1)
 # (StaleAvailable); 0 turns that rule off. Ten minutes covers stations that report Available
 # before they send the StopTransaction (or flush it from their offline queue).
 OCPP_STALE_SESSION_GRACE = env_int("OCPP_STALE_SESSION_GRACE", 600, minimum=0)
+# Seconds between a gateway process's heartbeats; silent for three, it counts as dead and its
+# stations go offline (ocpp_gateway.presence).
+OCPP_GATEWAY_HEARTBEAT_INTERVAL = env_float("OCPP_GATEWAY_HEARTBEAT_INTERVAL", 10.0, minimum=0.1)
 # Group commit: the longest a station's message waits for others to share its transaction.
 OCPP_GROUP_COMMIT_MAX_BATCH = env_int("OCPP_GROUP_COMMIT_MAX_BATCH", 256, minimum=1)
 

@@ -310,8 +310,14 @@ async def _dispatch_and_wait(
     layer = get_channel_layer()
 
     async def reply(channel: str, command_id: str) -> None:
-        while (await layer.receive(channel)).get("command_id") != command_id:
-            pass
+        try:
+            while (await layer.receive(channel)).get("command_id") != command_id:
+                pass
+        except Exception as exc:
+            # The layer went down while we wait: the database check below, every
+            # CHECK_INTERVAL_SECONDS, still sees the answer when the gateway stores it.
+            logger.warning("lost the reply channel of command %s: %s", command_id, exc)
+            await asyncio.Event().wait()
 
     async def one(channel: str, command: Command, request: dict[str, Any]) -> BaseException | None:
         # The default prefix: with Redis, all process-specific channels must share one list,

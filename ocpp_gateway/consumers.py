@@ -14,7 +14,10 @@ import re
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.utils import timezone
 
@@ -28,11 +31,12 @@ from csms.services.stations import (
     connection_attempt_record,
 )
 from csms.station_auth import parse_basic_auth
-from ocpp_gateway import protocol
+from ocpp_gateway import layer_watch, protocol
 from ocpp_gateway.call_queue import CallQueue
 from ocpp_gateway.committer import get_committer, log_row
 from ocpp_gateway.handlers import HANDLERS, StationContext
 from ocpp_gateway.operations import REDACTING_ACTIONS, request_redacted, response_redacted
+from ocpp_gateway.presence import get_presence
 from ocpp_gateway.schemas import (
     CENTRAL_ACTIONS,
     KNOWN_ACTIONS,
@@ -197,28 +201,40 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
         self.charge_point = charge_point
         self.ctx = StationContext(charge_point)
+        presence = self.presence = get_presence()
+        await presence.ensure_started()
         replaced = await self.committer.run(
             lambda: charge_point_connected(
                 charge_point=charge_point,
                 channel_name=self.channel_name,
                 remote_address=self.remote,
                 timestamp=timezone.now(),
+                gateway_process=presence.id,
             )
         )
+        presence.held(charge_point.pk, self.channel_name)
         if replaced:
             # The station reconnected while its old socket looked alive (half-open TCP, or
             # another process): close the old one so only this connection speaks for it.
-            await self.channel_layer.send(replaced, {"type": "ocpp.replaced"})
+            try:
+                await self.channel_layer.send(replaced, {"type": "ocpp.replaced"})
+            except Exception as exc:
+                # Channel layer down: the old consumer cannot be told, but the station row
+                # names this channel now, so the old one neither receives calls nor marks the
+                # station offline when it ends. Not a reason to refuse the station.
+                logger.warning(
+                    "%s: could not close its previous connection: %s", self.identity, exc
+                )
         await self.accept(subprotocol)
         self.calls.start()
         logger.info("%s connected from %s", self.identity, self.remote)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """Run the consumer; if it dies on an unexpected error (a channel-layer failure, say),
-        daphne closes the socket but Channels never calls disconnect(): do it here, so the
-        station does not stay 'connected' with a dead channel and its commands fail now."""
+        """Run the consumer; if it dies on an unexpected error, daphne closes the socket but
+        Channels never calls disconnect(): do it here, so the station does not stay
+        'connected' with a dead channel and its commands fail now."""
         try:
-            await super().__call__(scope, receive, send)
+            await self._serve(scope, receive, send)
         except BaseException:
             if self.charge_point is not None and not self._offline_done:
                 logger.exception("%s: consumer failed; marking the station offline", self.identity)
@@ -228,12 +244,35 @@ class OcppConsumer(AsyncWebsocketConsumer):
                     logger.exception("%s: could not mark the station offline", self.identity)
             raise
 
+    async def _serve(self, scope: Any, receive: Any, send: Any) -> None:
+        """``AsyncConsumer.__call__`` with one change: the channel is read through
+        ``layer_watch.receive``, which waits out an outage of the channel layer instead of
+        raising. Channels' own version would end the consumer on the first failed read, so a
+        Redis restart dropped every station (1011) though their path needs only the database.
+        The dispatch loop is still Channels' ``await_many_dispatch``."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.base_send = send
+        sources = [receive]
+        if self.channel_layer is not None:
+            layer = self.channel_layer
+            # Local to this process: no round trip to Redis, so connecting works during an
+            # outage too (and the consumer has no groups to join).
+            self.channel_name = await layer.new_channel()
+            channel = self.channel_name
+            sources.append(lambda: layer_watch.receive(layer, channel))
+        try:
+            await await_many_dispatch(sources, self.dispatch)
+        except StopConsumer:
+            pass
+
     async def disconnect(self, code: int) -> None:
         charge_point = self.charge_point
         if charge_point is None or self._offline_done:
             return
         self._offline_done = True
         channel_name = self.channel_name
+        self.presence.released(charge_point.pk, channel_name)
         now = timezone.now()
         # Marking the station offline shares the job that fails its waiting calls.
         await self.calls.close(

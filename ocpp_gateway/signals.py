@@ -3,6 +3,7 @@ OcppGatewayConfig.ready(): csms announces, the gateway acts, so csms never impor
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -12,6 +13,8 @@ from django.db import transaction
 from csms import signals
 from ocpp_gateway import operations
 
+logger = logging.getLogger(__name__)
+
 
 def close_deleted_station(
     sender: Any, *, channel_name: str, charge_point_id: int, **kwargs: Any
@@ -20,9 +23,16 @@ def close_deleted_station(
     so it cannot keep writing for a row that no longer exists."""
     layer = get_channel_layer()
     if channel_name and layer is not None:
-        transaction.on_commit(
-            lambda: async_to_sync(layer.send)(channel_name, {"type": "ocpp.replaced"})
-        )
+
+        def close() -> None:
+            try:
+                async_to_sync(layer.send)(channel_name, {"type": "ocpp.replaced"})
+            except Exception as exc:
+                # Channel layer down: the deletion stands (it has committed); the socket ends
+                # when the station next reconnects, its frames failing meanwhile.
+                logger.warning("could not close the socket of deleted station: %s", exc)
+
+        transaction.on_commit(close)
 
 
 def connect() -> None:

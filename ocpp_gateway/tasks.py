@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 
 from csms.models import ChargePoint
 from csms.services import commands, reservations
-from ocpp_gateway import calls
+from ocpp_gateway import calls, presence
 
 # Beyond a command's own deadline: the gateway times its calls out itself, so by then only a
 # command whose gateway process died is still open.
@@ -21,6 +21,13 @@ STALE_COMMAND_GRACE_SECONDS = 10.0
 def commands_time_out_stale() -> int:
     """Close queued/sent commands that can no longer be answered (their gateway died)."""
     return commands.commands_time_out_stale(grace_seconds=STALE_COMMAND_GRACE_SECONDS)
+
+
+@shared_task
+def gateway_processes_reap() -> int:
+    """Mark offline the stations of gateway processes that stopped heart-beating (a host that
+    crashed, with no gateway process left to notice). Returns how many."""
+    return presence.reap_dead_processes()
 
 
 @shared_task

@@ -39,6 +39,7 @@ from csms.models import (
     DiagnosticsStatusEvent,
     FirmwareStatusEvent,
     FirmwareUpdate,
+    GatewayProcess,
     MessageLog,
     MeterValue,
     RegistrationStatus,
@@ -330,6 +331,15 @@ class ConnectorAdmin(ReadOnlyAdmin):
     list_filter = ["status", "error_code"]
     search_fields = ["=charge_point__identity"]
     list_select_related = ["charge_point"]
+
+
+@admin.register(GatewayProcess)
+class GatewayProcessAdmin(ReadOnlyAdmin):
+    """The gateway processes holding station sockets, by their heartbeat: operators see which
+    process a station is on (ChargePoint.gateway_process) and whether it is alive."""
+
+    list_display = ["id", "host", "pid", "started_at", "heartbeat_at"]
+    search_fields = ["=id", "host"]
 
 
 @admin.register(ConnectionAttempt)

@@ -63,6 +63,9 @@ class ChargePoint(models.Model):
     # Connection state, written by the gateway.
     connected = models.BooleanField(default=False)
     ws_channel_name = models.CharField(max_length=200, blank=True, editable=False)
+    # The GatewayProcess holding the socket: when that process dies (kill -9, a crashed host)
+    # its stations are marked offline by the next process that sees it dead.
+    gateway_process = models.CharField(max_length=32, blank=True, editable=False, db_index=True)
     connected_at = models.DateTimeField(null=True, blank=True)
     disconnected_at = models.DateTimeField(null=True, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
@@ -144,6 +147,32 @@ class ChargePoint(models.Model):
         """The station's clock is off by more than OCPP_CLOCK_SKEW_TOLERANCE seconds."""
         offset = self.clock_offset_seconds
         return offset is not None and abs(offset) > settings.OCPP_CLOCK_SKEW_TOLERANCE
+
+
+class GatewayProcess(models.Model):
+    """A running gateway (daphne) process, which may hold station sockets.
+
+    It writes ``heartbeat_at`` every OCPP_GATEWAY_HEARTBEAT_INTERVAL seconds. It is dead when
+    the heartbeat is older than GATEWAY_DEAD_AFTER_BEATS intervals, or, seen from a process on
+    the same host, when no process runs with its pid (or the looking process has its pid: a
+    restarted container). The stations a dead process held are marked offline and its row
+    deleted (csms.services.stations.gateway_processes_reap)."""
+
+    id = models.CharField(primary_key=True, max_length=32)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid} ({self.id})"
+
+
+# Missed heartbeats after which a gateway process counts as dead.
+GATEWAY_DEAD_AFTER_BEATS = 3
 
 
 class ConnectionAttempt(models.Model):

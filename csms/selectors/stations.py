@@ -1,4 +1,5 @@
-"""Station reads: the list with its online rule, one station, refused handshakes."""
+"""Station reads: the list with its online rule, one station, refused handshakes, the gateway
+processes holding the sockets."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from csms.models import ChargePoint, ConnectionAttempt, Connector
+from csms.models import (
+    GATEWAY_DEAD_AFTER_BEATS,
+    ChargePoint,
+    ConnectionAttempt,
+    Connector,
+    GatewayProcess,
+)
 
 
 def online_q(*, now: datetime | None = None) -> Q:
@@ -79,3 +86,19 @@ def connection_attempt_list(
     if reason:
         qs = qs.filter(reason=reason)
     return qs.order_by("-last_at", "-id")
+
+
+def gateway_processes_silent(
+    *, heartbeat_interval: float, now: datetime | None = None
+) -> list[str]:
+    """Ids of the gateway processes whose heartbeat is more than GATEWAY_DEAD_AFTER_BEATS
+    intervals old: dead, wherever they ran."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=GATEWAY_DEAD_AFTER_BEATS * heartbeat_interval)
+    return list(GatewayProcess.objects.filter(heartbeat_at__lt=cutoff).values_list("pk", flat=True))
+
+
+def gateway_processes_on_host(*, host: str) -> list[tuple[str, int]]:
+    """(id, pid) of every gateway process recorded on ``host`` (the caller, on that host,
+    tells which pids still run)."""
+    return list(GatewayProcess.objects.filter(host=host).values_list("pk", "pid"))

@@ -4,6 +4,7 @@ operator edits and deletion."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,8 +17,10 @@ from django.utils import timezone
 from csms import signals
 from csms.models import (
     ChargePoint,
+    Command,
     ConnectionAttempt,
     Connector,
+    GatewayProcess,
     RegistrationStatus,
     StatusNotification,
     Transaction,
@@ -183,10 +186,16 @@ def charge_point_register_from_attempt(*, attempt: ConnectionAttempt) -> ChargeP
 
 
 def charge_point_connected(
-    *, charge_point: ChargePoint, channel_name: str, remote_address: str, timestamp: datetime
+    *,
+    charge_point: ChargePoint,
+    channel_name: str,
+    remote_address: str,
+    timestamp: datetime,
+    gateway_process: str = "",
 ) -> str:
-    """Mark the station online on this channel. Returns the channel of a connection it replaces
-    ('' if none), which the caller must close."""
+    """Mark the station online on this channel, held by the GatewayProcess ``gateway_process``.
+    Returns the channel of a connection it replaces ('' if none), which the caller must
+    close."""
     previous = (
         ChargePoint.objects.select_for_update()
         .filter(pk=charge_point.pk)
@@ -196,6 +205,7 @@ def charge_point_connected(
     ChargePoint.objects.filter(pk=charge_point.pk).update(
         connected=True,
         ws_channel_name=channel_name,
+        gateway_process=gateway_process,
         connected_at=timestamp,
         last_seen=timestamp,
         remote_address=remote_address[:100],
@@ -208,9 +218,74 @@ def charge_point_disconnected(
 ) -> bool:
     """Mark offline, unless a newer connection has already taken the station over."""
     updated = ChargePoint.objects.filter(pk=charge_point_id, ws_channel_name=channel_name).update(
-        connected=False, ws_channel_name="", disconnected_at=timestamp
+        connected=False, ws_channel_name="", gateway_process="", disconnected_at=timestamp
     )
     return bool(updated)
+
+
+def gateway_process_beat(*, process_id: str, host: str, pid: int, timestamp: datetime) -> bool:
+    """Record that the gateway process ``process_id`` is alive. Returns False when it had no
+    row: its first beat, or another process took it for dead and reaped its stations (the
+    caller then reclaims the connections it still holds, see charge_points_reclaim)."""
+    if GatewayProcess.objects.filter(pk=process_id).update(heartbeat_at=timestamp):
+        return True
+    GatewayProcess.objects.create(
+        id=process_id, host=host[:255], pid=pid, started_at=timestamp, heartbeat_at=timestamp
+    )
+    return False
+
+
+def gateway_processes_reap(*, process_ids: Iterable[str], timestamp: datetime) -> int:
+    """The gateway processes ``process_ids`` are dead: mark the stations they held offline,
+    fail their commands still queued or in flight (no answer can be recorded for them now)
+    and delete the processes' rows. Returns how many stations were marked offline. A station
+    that has reconnected to another process meanwhile names that process, so it is kept.
+    Runs in its own transaction (a savepoint inside the caller's)."""
+    dead = list(process_ids)
+    if not dead:
+        return 0
+    with transaction.atomic():
+        return _reap(dead, timestamp)
+
+
+def _reap(dead: list[str], timestamp: datetime) -> int:
+    from csms.services.commands import command_fail
+
+    # Locked, so a station reconnecting meanwhile is either cleared before it names its new
+    # process or not at all.
+    held = ChargePoint.objects.select_for_update().filter(gateway_process__in=dead)
+    station_ids = list(held.values_list("pk", flat=True))
+    open_commands = Command.objects.filter(
+        charge_point_id__in=station_ids, state__in=[Command.State.QUEUED, Command.State.SENT]
+    ).values_list("pk", flat=True)
+    for command_id in list(open_commands):
+        command_fail(
+            command_id=command_id,
+            description="The gateway process holding the station's connection stopped.",
+        )
+    cleared = ChargePoint.objects.filter(pk__in=station_ids).update(
+        connected=False, ws_channel_name="", gateway_process="", disconnected_at=timestamp
+    )
+    GatewayProcess.objects.filter(pk__in=dead).delete()
+    if cleared:
+        logger.warning(
+            "gateway process(es) %s stopped without closing: %d station(s) marked offline",
+            ", ".join(dead),
+            cleared,
+        )
+    return cleared
+
+
+def charge_points_reclaim(*, gateway_process: str, channels: dict[int, str]) -> int:
+    """The live process ``gateway_process`` was taken for dead (its heartbeat lapsed: a long
+    database outage) while it still holds these connections, ``{charge_point_id: channel}``:
+    mark them connected again, except stations that have connected elsewhere since."""
+    reclaimed = 0
+    for charge_point_id, channel_name in channels.items():
+        reclaimed += ChargePoint.objects.filter(pk=charge_point_id, ws_channel_name="").update(
+            connected=True, ws_channel_name=channel_name, gateway_process=gateway_process
+        )
+    return reclaimed
 
 
 def charge_points_touch(*, last_seen: dict[int, datetime]) -> None:

@@ -5,21 +5,25 @@
     manage.py ocpp_command CP1 ClearCache --no-wait
 
 Needs the Redis channel layer (REDIS_URL) to reach a station held by a server process: this
-command runs in a process of its own. Prints the command record as JSON; exits 1 when the
-command was refused, failed or timed out.
+command runs in a process of its own. Without it (``make run``) the channel layer is in memory,
+inside the server, so a command to a connected station fails at once, saying to use the
+server's API or REDIS_URL, instead of waiting out its timeout. Prints the command record as
+JSON; exits 1 when the command was refused, failed or timed out.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from csms.models import ChargePoint
 from csms.models import Command as OcppCommand
-from ocpp_gateway import calls
+from ocpp_gateway import calls, presence
 
 
 class Command(BaseCommand):
@@ -41,6 +45,8 @@ class Command(BaseCommand):
             payload = json.loads(options["payload"])
         except ValueError as exc:
             raise CommandError(f"payload is not JSON: {exc}") from None
+        if charge_point.connected and _unreachable(charge_point):
+            raise CommandError(_use_the_api(charge_point.identity, options["action"], payload))
         user = None
         if options["user"]:
             user = get_user_model().objects.filter(username=options["user"]).first()
@@ -71,3 +77,24 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(record, indent=2))
         if command.state in (OcppCommand.State.FAILED, OcppCommand.State.TIMED_OUT):
             raise CommandError(f"{command.action} {command.state}")
+
+
+def _unreachable(charge_point: ChargePoint) -> bool:
+    """The in-memory channel layer reaches only the consumers of its own process, and this
+    command is a process of its own: a station held by the server is out of its reach."""
+    in_memory = isinstance(get_channel_layer(), InMemoryChannelLayer)
+    return in_memory and not presence.held_here(charge_point.gateway_process)
+
+
+def _use_the_api(identity: str, action: str, payload: Any) -> str:
+    body = json.dumps({"action": action, "payload": payload})
+    port = os.environ.get("PORT", "8000")
+    return (
+        f"{identity} is connected to the server, which this command cannot reach: without "
+        "REDIS_URL the channel layer is in memory, inside the server's own process.\n"
+        "Send the command through the server's API instead:\n"
+        f"  curl -H 'Authorization: Token <token>' -H 'Content-Type: application/json' "
+        f"-d '{body}' http://localhost:{port}/api/v1/charge-points/{identity}/commands/\n"
+        "(a token: .venv/bin/python manage.py drf_create_token <username>), or run the server "
+        "and this command with REDIS_URL set: the Redis channel layer reaches every process."
+    )
