@@ -9,6 +9,7 @@ CallQueue (ocpp_gateway.call_queue), which sends them one at a time and matches 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from typing import Any
@@ -148,6 +149,22 @@ def _call_logged(text: str, action: str) -> str | None:
     frame = protocol.loads(text)
     redacted = request_redacted(action, frame[3])
     return None if redacted is frame[3] else protocol.call(frame[1], action, redacted)
+
+
+def _answer_logged(
+    frame: list[Any], action: str | None, text: str, *, ascii_only: bool = False
+) -> str:
+    """The CALLRESULT/CALLERROR ``text`` (``frame`` parsed) as the message log may keep it:
+    with the secrets of ``action``'s answer masked, else as received. ``ascii_only`` for a
+    frame holding values UTF-8 cannot carry (protocol.UnrepresentableValue): they are written
+    as escapes, so the masked copy stays storable."""
+    if action not in REDACTING_ACTIONS or frame[0] != protocol.CALLRESULT or len(frame) < 3:
+        return text
+    redacted = response_redacted(action, frame[2])
+    if redacted is frame[2]:
+        return text
+    masked = [*frame[:2], redacted, *frame[3:]]
+    return json.dumps(masked, ensure_ascii=True) if ascii_only else protocol.dumps(masked)
 
 
 def _refuse_before_authentication(identity: str, address: str, reason: str, detail: str) -> str:
@@ -390,7 +407,6 @@ class OcppConsumer(AsyncWebsocketConsumer):
         frame, where = exc.frame, exc.where
         message_type = protocol.message_type_of(frame)
         message_id = protocol.readable_message_id(frame) if isinstance(frame, list) else None
-        logger.warning("%s sent %s: %.200s", self.identity, exc, text)
         answerable = message_id is not None and where[:1] != (1,)
         action = ""
         if message_type == protocol.CALL:
@@ -413,6 +429,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 )
                 or ""
             )
+            # An answer to a call whose answers may carry secrets (a GetConfiguration that
+            # reports the AuthorizationKey) is logged masked, as _handle_answer does.
+            text = _answer_logged(frame, action, text, ascii_only=True)
+        logger.warning("%s sent %s: %.200s", self.identity, exc, text)
         self._log(
             MessageLog.Direction.IN,
             text,
@@ -459,10 +479,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
     def _handle_answer(self, frame: list[Any], text: str) -> None:
         action = self.calls.answer(frame, text)
         message_id = protocol.readable_message_id(frame)
-        if action in REDACTING_ACTIONS and frame[0] == protocol.CALLRESULT and len(frame) > 2:
-            redacted = response_redacted(action, frame[2])
-            if redacted is not frame[2]:
-                text = protocol.dumps([*frame[:2], redacted, *frame[3:]])
+        text = _answer_logged(frame, action, text)
         self._log(
             MessageLog.Direction.IN,
             text,

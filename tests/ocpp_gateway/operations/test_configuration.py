@@ -4,6 +4,7 @@ leaves in the station's configuration snapshot."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -305,6 +306,34 @@ async def test_it_masks_an_authorization_key_a_station_reports_in_getconfigurati
         "AuthorizationKey": {"value": "***", "readonly": False},
         "HeartbeatInterval": {"value": "300", "readonly": False},
     }
+    assert not leaks(await everything_stored())
+
+
+@pytest.mark.parametrize(
+    "bad_value",
+    [pytest.param(r'"\ud800"', id="lone surrogate"), pytest.param("1e999", id="non-finite")],
+)
+async def test_a_getconfiguration_answer_with_an_unstorable_value_still_masks_the_key(
+    online_station, operator_api, bad_value
+):
+    # A hostile value elsewhere in the answer fails the command at once (item 12), but the
+    # frame is still logged: its AuthorizationKey must be masked there too (item 4).
+    station = await online_station("CP1")
+    request = asyncio.ensure_future(
+        api_post(operator_api, command_url("CP1"), {"action": "GetConfiguration", "payload": {}})
+    )
+    frame = await station.receive()
+    await station.send_text(
+        f'[3, "{frame[1]}", {{"configurationKey": ['
+        f'{{"key": "AuthorizationKey", "readonly": false, "value": "{NEW_KEY}"}}, '
+        f'{{"key": "Vendor", "readonly": true, "value": {bad_value}}}]}}]'
+    )
+    response = await asyncio.wait_for(request, timeout=10)
+    await drain()
+
+    assert response.json()["error_code"] == "TypeConstraintViolation"
+    logged = await MessageLog.objects.filter(direction="in", action="GetConfiguration").aget()
+    assert "***" in logged.payload
     assert not leaks(await everything_stored())
 
 
