@@ -101,6 +101,19 @@ def failure_record(checks: Iterable[Check], *, now: float | None = None) -> None
             return
 
 
+def clear(checks: Iterable[Check], *, now: float | None = None) -> None:
+    """Forget the failures counted against each subject in the current window (an operator
+    gave the account a new password: the throttle must not keep it out)."""
+    now = _clock() if now is None else now
+    keys = list(_active(checks, now))
+    if not keys:
+        return
+    try:
+        cache.delete_many(keys)
+    except Exception:
+        logger.warning("throttle cache unreachable; failures not cleared", exc_info=True)
+
+
 def tally(subject: str, *, every: int, now: float | None = None) -> int:
     """Count one event for ``subject``; return how many to write down now: those counted so far
     for the first event of each ``every``-second period, else 0. So a flood costs one database

@@ -9,6 +9,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
+from django.test import Client
 
 from csms.permissions import is_operator
 
@@ -63,3 +64,23 @@ def test_a_reset_makes_a_disabled_admin_an_active_operator_again(monkeypatch):
 
     assert "second-Password-42" not in output  # a password the operator chose is not echoed
     assert is_operator(authenticate(username="admin", password="second-Password-42"))
+
+
+def test_a_reset_lets_the_admin_log_in_at_once_after_a_throttled_run_of_failures(
+    monkeypatch, settings
+):
+    # Whoever lost the password has usually tried a few first: past LOGIN_FAILURES_PER_USER
+    # the user name is throttled (csms.authentication), and the new password must still work.
+    settings.LOGIN_FAILURES_PER_USER = 5
+    settings.LOGIN_THROTTLE_WINDOW = 900
+    monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
+    ensure_admin()
+    client = Client(REMOTE_ADDR="198.51.100.30")
+    for _ in range(5):
+        client.post("/admin/login/", {"username": "admin", "password": "a-wrong-guess"})
+
+    new = printed_password(ensure_admin("--reset-password"))
+
+    page = client.post("/admin/login/?next=/admin/", {"username": "admin", "password": new})
+    assert "Too many failed log-ins" not in page.content.decode()
+    assert "_auth_user_id" in client.session

@@ -17,6 +17,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
+from csms import throttling
+from csms.authentication import login_limits
 from csms.permissions import OPERATORS
 
 LOST_PASSWORD_HINT = (
@@ -54,6 +56,11 @@ class Command(BaseCommand):
             user.set_password(password)
             user.is_active = user.is_staff = user.is_superuser = True
             user.save()
+            # Whoever lost the password usually tried a few first: the user name's failed
+            # log-ins (csms.authentication) must not keep the new password out. The cache is
+            # shared with the server under Redis; in memory (`make run`) it is the server's
+            # own, which a restart clears.
+            throttling.clear(login_limits(username, ""))
             done = "Reset the password of operator account"
         group, _ = Group.objects.get_or_create(name=OPERATORS)
         user.groups.add(group)
