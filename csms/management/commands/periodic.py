@@ -58,7 +58,6 @@ class Command(BaseCommand):
                 for name, (task, every, entry) in jobs.items():
                     if due[name] > time.monotonic():
                         continue
-                    close_old_connections()
                     result = task.apply(
                         args=entry.get("args", ()), kwargs=entry.get("kwargs", {}), throw=False
                     )
@@ -70,5 +69,8 @@ class Command(BaseCommand):
                 if options["once"]:
                     return
                 time.sleep(max(0.5, min(due.values()) - time.monotonic()))
+                # Between rounds, as a Celery worker does between tasks: a connection the
+                # database dropped while we slept (a restart, CONN_MAX_AGE) is replaced.
+                close_old_connections()
         except KeyboardInterrupt:
             return
