@@ -34,17 +34,19 @@ The rules, as OCPI 2.2.1 (mod_tariffs, mod_cdrs) states them:
   the bound's own figure; a bound without incl_vat leaves incl_vat alone).
 
 **Rounding rule.** All arithmetic is exact ``Decimal`` (60 digits, whatever the caller's
-context) until a cost line: one price component's billed volume over the whole session
-(never per period or per meter interval). Its excl_vat and incl_vat (the latter from the
-exact excl_vat) are rounded half-up to the currency's minor unit (ISO 4217: 0 for JPY, 3 for
-KWD..., 2 when not listed). Dimension totals and ``total_cost`` are sums of rounded lines, so
-an invoice's lines always add up to its total; the min/max bounds are rounded the same way.
+context); only the final amounts are rounded, half-up, to the currency's minor unit (ISO 4217:
+0 for JPY, 3 for KWD..., 2 when not listed): each dimension total and ``total_cost`` from the
+exact sum of its parts (never per period or per meter interval), incl_vat from the exact
+excl_vat, then ``total_cost`` clamped by the (likewise rounded) min/max bounds. A cost line
+shows its own rounded amount; lines may therefore differ from a total by the rounding of the
+parts (OCPI's complex example: 2.875 + 3.30 + 4.125 incl. VAT is 10.30, not 2.88 + 3.30 +
+4.13); billing that lists lines reconciles with a rounding line, not by re-adding them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Context, Decimal, localcontext
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -230,7 +232,6 @@ def _periods(tariff: Tariff, segments: list[Segment]) -> list[_Period]:
 
 
 def _cost_lines(tariff: Tariff, periods: list[_Period]) -> list[CostLine]:
-    currency = tariff.currency
     # (dimension, element) -> billed volume in native units, in order of first use
     billed: dict[tuple[Dimension, int], Decimal] = {}
     flat = next((p.active[Dimension.FLAT] for p in periods if Dimension.FLAT in p.active), None)
@@ -266,9 +267,9 @@ def _cost_lines(tariff: Tariff, periods: list[_Period]) -> list[CostLine]:
         excl = volume * component.price
         incl: Decimal | None
         if component.vat is not None:
-            incl = _round(excl * (100 + component.vat) / 100, currency)
+            incl = excl * (100 + component.vat) / 100
         else:
-            incl = None if excl else _round(Decimal(0), currency)
+            incl = None if excl else Decimal(0)
         lines.append(
             CostLine(
                 dimension=dimension,
@@ -276,7 +277,7 @@ def _cost_lines(tariff: Tariff, periods: list[_Period]) -> list[CostLine]:
                 volume=volume,
                 price=component.price,
                 vat=component.vat,
-                cost=Price(_round(excl, currency), incl),
+                cost=Price(excl, incl),  # exact here; rounded when the record is made
             )
         )
     return lines
@@ -286,12 +287,16 @@ def _round(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-minor_unit(currency)), ROUND_HALF_UP)
 
 
-def _sum(prices: Sequence[Price], currency: str) -> Price:
-    excl = sum((p.excl_vat for p in prices), _round(Decimal(0), currency))
+def _sum(prices: Sequence[Price]) -> Price:
+    excl = sum((p.excl_vat for p in prices), Decimal(0))
     if any(p.incl_vat is None for p in prices):
         return Price(excl, None)
-    zero = _round(Decimal(0), currency)
-    return Price(excl, sum((p.incl_vat or zero for p in prices), zero))
+    return Price(excl, sum((p.incl_vat or Decimal(0) for p in prices), Decimal(0)))
+
+
+def _rounded(price: Price, currency: str) -> Price:
+    incl = None if price.incl_vat is None else _round(price.incl_vat, currency)
+    return Price(_round(price.excl_vat, currency), incl)
 
 
 def _clamp(total: Price, tariff: Tariff) -> Price:
@@ -317,17 +322,18 @@ def _record(
     lines: list[CostLine],
 ) -> PricedSession:
     currency = tariff.currency
-    totals = {
-        dimension: _sum([line.cost for line in lines if line.dimension == dimension], currency)
+    exact = {
+        dimension: _sum([line.cost for line in lines if line.dimension == dimension])
         for dimension in Dimension
     }
+    totals = {dimension: _rounded(price, currency) for dimension, price in exact.items()}
     hours = _UNIT[Dimension.TIME]
     return PricedSession(
         currency=currency,
         start_date_time=start,
         end_date_time=end,
         charging_periods=tuple(_charging_period(period) for period in periods),
-        cost_lines=tuple(lines),
+        cost_lines=tuple(replace(line, cost=_rounded(line.cost, currency)) for line in lines),
         total_energy=energy_wh / 1000,
         total_time=sum((p.seconds for p in periods), Decimal(0)) / hours,
         total_parking_time=sum((p.seconds for p in periods if not p.charging), Decimal(0)) / hours,
@@ -335,7 +341,7 @@ def _record(
         total_energy_cost=totals[Dimension.ENERGY],
         total_time_cost=totals[Dimension.TIME],
         total_parking_cost=totals[Dimension.PARKING_TIME],
-        total_cost=_clamp(_sum(list(totals.values()), currency), tariff),
+        total_cost=_clamp(_rounded(_sum(list(exact.values())), currency), tariff),
     )
 
 
