@@ -73,9 +73,8 @@ class CostLine:
 class PricedSession:
     """A session priced by a tariff, OCPI CDR naming. ``total_time`` is the whole session
     (charging and parking, as OCPI defines it), ``total_parking_time`` its non-charging part.
-    The four dimension totals are the sums of their cost lines; ``total_cost`` is their sum,
-    then clamped by the tariff's ``min_price``/``max_price`` (so with a clamp it differs from
-    the sum of the parts)."""
+    Each total is rounded from the exact sum of its parts (see the engine's rounding rule);
+    ``total_cost`` is then clamped by the tariff's ``min_price``/``max_price``."""
 
     currency: str
     start_date_time: dt.datetime
