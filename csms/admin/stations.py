@@ -156,6 +156,7 @@ class ChargePointAdmin(admin.ModelAdmin):
     list_display = [
         "identity",
         "name",
+        "site",
         "online",
         "registration_status",
         "vendor",
@@ -165,7 +166,15 @@ class ChargePointAdmin(admin.ModelAdmin):
         "clock_skewed",
         "has_password",
     ]
-    list_filter = [OnlineFilter, ClockSkewedFilter, "registration_status", "connected", "vendor"]
+    list_filter = [
+        OnlineFilter,
+        ClockSkewedFilter,
+        "registration_status",
+        "connected",
+        "site",
+        "vendor",
+    ]
+    list_select_related = ["site"]
     search_fields = [
         "identity",
         "name",

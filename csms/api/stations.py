@@ -131,13 +131,14 @@ class _ChargePointWriteFields(serializers.Serializer):
         allow_null=True,
         help_text="Seconds; null means the server default.",
     )
-    # The station's tariff is a foreign key to billing.Tariff: a link in the schema (migration
-    # 0001), resolved by the app registry. The queryset comes through that key, so csms's code
-    # imports nothing of billing.
-    tariff = serializers.PrimaryKeyRelatedField(
-        queryset=ChargePoint.tariff.field.related_model._default_manager.all(),  # type: ignore[union-attr]
+    # The station's site is a foreign key to billing.Site: a link in the schema, resolved by
+    # the app registry. The queryset comes through that key, so csms's code imports nothing of
+    # billing.
+    site = serializers.PrimaryKeyRelatedField(
+        queryset=ChargePoint.site.field.related_model._default_manager.all(),  # type: ignore[union-attr]
         required=False,
         allow_null=True,
+        help_text="Id of the site (GET /api/v1/sites/) the station is at; null: none.",
     )
 
 

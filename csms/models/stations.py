@@ -41,8 +41,15 @@ class ChargePoint(models.Model):
     heartbeat_interval = models.PositiveIntegerField(
         null=True, blank=True, help_text="Seconds; empty means OCPP_HEARTBEAT_INTERVAL."
     )
-    tariff = models.ForeignKey(
-        "billing.Tariff", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    # Where the station is (billing.Site): its time zone is the one tariff time-of-day rules
+    # are read in. A link in the schema by app label, so csms imports nothing of billing.
+    # Which tariff applies is billing's (TariffAssignment), not a field of the station.
+    site = models.ForeignKey(
+        "billing.Site",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="charge_points",
     )
 
     # Reported by BootNotification.
@@ -255,7 +262,7 @@ CHARGE_POINT_SETTINGS_FIELDS = (
     "location",
     "registration_status",
     "heartbeat_interval",
-    "tariff",
+    "site",
 )
 CHARGE_POINT_CONNECTION_FIELDS = (
     "connected",

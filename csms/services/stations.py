@@ -409,7 +409,7 @@ def connector_status_update(
 
 
 CHARGE_POINT_EDITABLE_FIELDS = frozenset(
-    {"name", "description", "location", "registration_status", "heartbeat_interval", "tariff"}
+    {"name", "description", "location", "registration_status", "heartbeat_interval", "site"}
 )
 
 

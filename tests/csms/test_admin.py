@@ -121,7 +121,7 @@ def world() -> dict[str, Any]:
             charge_point=station, transaction_id=99, meter_stop=10, timestamp=now
         ),
         "attempt": ConnectionAttempt.objects.create(identity="NEW1", reason="unknown"),
-        "tariff": Tariff.objects.create(name="Standard", price_per_kwh=Decimal("0.3500")),
+        "tariff": Tariff.objects.create(name="Standard"),
     }
     driver = make_user(username="dana")
     account = Account.objects.create(user=driver, balance=Decimal("20.00"))

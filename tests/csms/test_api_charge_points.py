@@ -127,7 +127,7 @@ def test_it_registers_with_only_an_identity(operator_api, settings):
         ({"identity": "CP1", "password": "p" * 41}, "password", "no more than 40"),
         ({"identity": "CP1", "registration_status": "Maybe"}, "registration_status", "valid"),
         ({"identity": "CP1", "heartbeat_interval": 0}, "heartbeat_interval", "greater than"),
-        ({"identity": "CP1", "tariff": 999}, "tariff", "does not exist"),
+        ({"identity": "CP1", "site": 999}, "site", "does not exist"),
     ],
 )
 def test_it_rejects_invalid_registrations_with_a_clear_message(operator_api, body, field, message):

@@ -1,0 +1,39 @@
+"""Billing models, one module per sub-domain: ``sites`` (where stations are, with their time
+zone), ``tariffs`` (tariffs and their immutable versions, elements and price components),
+``assignments`` (which tariff applies where); ``countries`` the ISO 3166 codes sites use."""
+
+from __future__ import annotations
+
+from billing.models.assignments import TariffAssignment
+from billing.models.sites import (
+    Site,
+    default_timezone,
+    validate_country,
+    validate_opening_hours,
+    validate_timezone,
+)
+from billing.models.tariffs import (
+    RESTRICTION_FIELDS,
+    PriceComponent,
+    Tariff,
+    TariffElement,
+    TariffVersion,
+    VersionImmutable,
+    tidy,
+)
+
+__all__ = [
+    "RESTRICTION_FIELDS",
+    "PriceComponent",
+    "Site",
+    "Tariff",
+    "TariffAssignment",
+    "TariffElement",
+    "TariffVersion",
+    "VersionImmutable",
+    "default_timezone",
+    "tidy",
+    "validate_country",
+    "validate_opening_hours",
+    "validate_timezone",
+]
