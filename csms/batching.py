@@ -24,6 +24,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from csms import signals
 from csms.models import MeterValue, Transaction
 
 _local = threading.local()
@@ -130,10 +131,13 @@ def live_views_update(live: dict[int, tuple[datetime, dict[str, Any]]]) -> None:
     the view until that time. ``last_meter_at`` keeps the station's stamp as data."""
     now = timezone.now()
     if connection.vendor != "postgresql":
+        updated = set()
         for tx_id, (at, values) in live.items():
-            Transaction.objects.filter(pk=tx_id, stopped_at__isnull=True).update(
+            if Transaction.objects.filter(pk=tx_id, stopped_at__isnull=True).update(
                 last_meter_at=at, updated_at=now, **values
-            )
+            ):
+                updated.add(tx_id)
+        _late_samples_signal(set(live) - updated)
         return
     # One statement for every session of the batch.
     rows: list[str] = []
@@ -159,6 +163,7 @@ def live_views_update(live: dict[int, tuple[datetime, dict[str, Any]]]) -> None:
         FROM (VALUES {", ".join(rows)}) AS v(id, wh, power, soc, at)
         WHERE t.id = v.id::integer
           AND t.stopped_at IS NULL
+        RETURNING t.id
     """
     # Typed first row: PostgreSQL infers the VALUES column types from it, and a NULL there
     # would otherwise be read as text.
@@ -169,3 +174,12 @@ def live_views_update(live: dict[int, tuple[datetime, dict[str, Any]]]) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [now, *params])
+        updated = {row[0] for row in cursor.fetchall()}
+    _late_samples_signal(set(live) - updated)
+
+
+def _late_samples_signal(transaction_ids: set[int]) -> None:
+    """The sessions the live update skipped are over (the ids are owned, existing ones): their
+    samples arrived after the stop, which billing wants to know (csms.signals)."""
+    if transaction_ids:
+        signals.transaction_samples_late.send(sender=Transaction, transaction_ids=transaction_ids)

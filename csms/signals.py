@@ -24,6 +24,21 @@ command_answered = Signal()
 # prepared for it, in the same transaction.
 command_not_done = Signal()
 
+# A session began: StartTransaction stored a new session (not for a retried start). Kwargs:
+# ``transaction`` (just created). Sent inside the transaction that stores it, which is often
+# the gateway's group-commit batch (no savepoint per message there): a receiver must not
+# touch the database or raise; it defers its work with ``transaction.on_commit(...,
+# robust=True)`` (billing snapshots the tariff then).
+transaction_started = Signal()
+
+# Meter samples were stored for sessions that had already ended (a station flushing its
+# queue after the stop, or the transactionData of a StopTransaction for a session closed as
+# stale). Kwargs: ``transaction_ids`` (a set of ints). Sent inside the transaction that stores
+# them, possibly a gateway batch: act on commit, as for ``transaction_started``. Samples
+# without an energy, power or SoC reading on no phase do not trigger it (billing's beat task
+# finds those).
+transaction_samples_late = Signal()
+
 # A session ended. Kwargs: ``transaction`` (stored, stopped_at set) and ``stale``: False when the
 # station stopped it (StopTransaction), True when the CSMS closed it as stale (its stop_reason
 # is a StaleStopReason; meter_stop is its last reading). Sent once per session, inside the

@@ -3,10 +3,16 @@ transactions the central system never knew. All read-only: it is what billing ch
 
 The action that stops a running transaction remotely is the gateway's: ocpp_gateway.admin
 registers a subclass of ``TransactionAdmin`` that adds it.
+
+**Extension point.** Apps built on csms add read-only rows to the transaction change page
+without csms importing them: ``transaction_admin_field_register(function)`` from their
+``AppConfig.ready``, with ``function(transaction) -> str`` (its ``short_description``, e.g.
+from ``@admin.display(description=...)``, is the label). Billing shows the cost so far.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
@@ -33,6 +39,15 @@ class ActiveFilter(admin.SimpleListFilter):
         return queryset
 
 
+_EXTRA_FIELDS: list[Callable[[Transaction], Any]] = []
+
+
+def transaction_admin_field_register(function: Callable[[Transaction], Any]) -> None:
+    """Show ``function(transaction)`` on the transaction change page (see the docstring)."""
+    if function not in _EXTRA_FIELDS:
+        _EXTRA_FIELDS.append(function)
+
+
 def kwh(wh: int | None) -> str:
     return "-" if wh is None else f"{wh / 1000:.3f} kWh"
 
@@ -50,7 +65,7 @@ class TransactionAdmin(ReadOnlyAdmin):
         "stop_reason",
         "active",
     ]
-    list_filter = [ActiveFilter, "start_status", "stop_reason"]
+    list_filter = [ActiveFilter, "start_status", "stop_reason", "meter_stop_implausible"]
     search_fields = ["=id", "=charge_point__identity", "id_tag"]
     list_select_related = ["charge_point"]
     date_hierarchy = "started_at"
@@ -69,6 +84,8 @@ class TransactionAdmin(ReadOnlyAdmin):
         "stop_reason",
         "stop_id_tag",
         "energy",
+        "meter_stop_implausible",
+        "energy_note",
         "last_meter_wh",
         "last_power_w",
         "last_soc",
@@ -86,6 +103,13 @@ class TransactionAdmin(ReadOnlyAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # charging history is kept (billing); see Transaction.charge_point PROTECT
+
+    # Django admin takes callables as read-only fields: those other apps registered.
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [*super().get_readonly_fields(request, obj), *_EXTRA_FIELDS]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [*super().get_fields(request, obj), *_EXTRA_FIELDS]
 
     @admin.display(boolean=True, description="active")
     def active(self, obj: Transaction) -> bool:

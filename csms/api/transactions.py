@@ -1,6 +1,18 @@
-"""Transaction API: charging sessions as the stations reported them, and their meter values."""
+"""Transaction API: charging sessions as the stations reported them, and their meter values.
+
+**Extension point.** Apps built on csms (billing) add read-only fields to the transaction
+detail without csms importing them: ``transaction_detail_field_register(name, factory)``,
+called from the app's ``AppConfig.ready``, where ``factory()`` returns a fresh read-only DRF
+field (typically a ``SerializerMethodField`` subclass whose schema is declared with
+``extend_schema_field``) that receives the Transaction. The fields appear in
+``GET /api/v1/transactions/<id>/`` and its OpenAPI schema, never in the list (whose pages
+must stay one query).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
@@ -20,6 +32,14 @@ from csms.api.common import (
 )
 from csms.models import MeterValue, Transaction
 from csms.selectors.transactions import meter_value_list, transaction_list
+
+_DETAIL_FIELDS: dict[str, Callable[[], serializers.Field]] = {}
+
+
+def transaction_detail_field_register(name: str, factory: Callable[[], serializers.Field]) -> None:
+    """Add the read-only field ``factory()`` as ``name`` to the transaction detail (see the
+    module docstring). Registering a name again replaces it (a reloaded app)."""
+    _DETAIL_FIELDS[name] = factory
 
 
 class TransactionOutputSerializer(serializers.ModelSerializer):
@@ -42,6 +62,8 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
             "meter_start",
             "meter_stop",
             "energy_wh",
+            "meter_stop_implausible",
+            "energy_note",
             "started_at",
             "stopped_at",
             "stop_reason",
@@ -85,9 +107,20 @@ class TransactionListApi(generics.ListAPIView):
         )
 
 
+class TransactionDetailSerializer(TransactionOutputSerializer):
+    """The list's fields plus those other apps registered
+    (``transaction_detail_field_register``)."""
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        for name, factory in _DETAIL_FIELDS.items():
+            fields[name] = factory()
+        return fields
+
+
 @extend_schema(summary="A transaction (id is the OCPP transactionId)")
 class TransactionDetailApi(generics.RetrieveAPIView):
-    serializer_class = TransactionOutputSerializer
+    serializer_class = TransactionDetailSerializer
 
     def get_object(self) -> Transaction:
         return transaction_or_404(self.kwargs["pk"])

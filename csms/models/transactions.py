@@ -46,7 +46,23 @@ class Transaction(models.Model):
     stop_reason = models.CharField(max_length=32, blank=True)
     stop_id_tag = models.CharField(max_length=20, blank=True)
     transaction_data = models.JSONField(null=True, blank=True)
-    energy_wh = models.BigIntegerField(null=True, blank=True)
+    energy_wh = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Wh delivered, as settled at the stop: meterStop - meterStart, or from the "
+        "energy register samples when meterStop is implausible (meter_stop_implausible).",
+    )
+    meter_stop_implausible = models.BooleanField(
+        default=False,
+        help_text="meterStop was below meterStart or disagreed with the last "
+        "Energy.Active.Import.Register sample by more than 1%: energy_wh comes from the "
+        "samples.",
+    )
+    energy_note = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="How energy_wh was settled when not simply meterStop - meterStart.",
+    )
     late_stop = models.JSONField(
         null=True,
         blank=True,

@@ -16,10 +16,12 @@ from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from csms import batching, signals
+from csms.metering import Register, energy_settle, register_wh
 from csms.models import (
     ChargePoint,
     ChargePointStatus,
     Connector,
+    MeterValue,
     StaleStopReason,
     Transaction,
     UnmatchedStopTransaction,
@@ -114,6 +116,7 @@ def _transaction_start(
         return tx, info
     if reservation_id is not None:
         reservation_consume(charge_point=charge_point, reservation_id=reservation_id, tx=tx)
+    signals.transaction_started.send(sender=Transaction, transaction=tx)
     return tx, info
 
 
@@ -174,10 +177,23 @@ def transaction_stop(
     tx.stop_reason = reason or "Local"
     tx.stop_id_tag = id_tag
     tx.transaction_data = transaction_data_raw
-    energy = meter_stop - tx.meter_start
-    # Both readings are int64; their difference may not be (a broken meter). Keep the readings.
-    tx.energy_wh = energy if abs(energy) < 2**63 else None
-    tx.last_meter_wh = meter_stop
+    first, last = _register_bounds(tx, transaction_data or ())
+    settled = energy_settle(
+        meter_start=tx.meter_start,
+        meter_stop=meter_stop,
+        stopped_at=timestamp,
+        first=first,
+        last=last,
+    )
+    # The readings are int64, what we derive from them may not be (a broken meter, a kWh
+    # reading scaled): keep the readings, leave the energy unknown.
+    fits = abs(settled.energy_wh) < 2**63 and abs(settled.stop_wh) < 2**63
+    tx.energy_wh = settled.energy_wh if fits else None
+    tx.meter_stop_implausible = settled.implausible
+    tx.energy_note = settled.note[:255]
+    if settled.implausible:
+        logger.warning("transaction %s: %s", tx.pk, settled.note)
+    tx.last_meter_wh = int(settled.stop_wh) if fits else meter_stop
     tx.last_meter_at = timestamp
     tx.save()
     if transaction_data:
@@ -186,6 +202,7 @@ def transaction_stop(
             connector_id=tx.connector_id,
             transaction=tx,
             meter_values=transaction_data,
+            live=False,
         )
     signals.transaction_stopped.send(sender=Transaction, transaction=tx, stale=False)
     return tx, id_tag_info
@@ -308,11 +325,53 @@ def _late_stop_record(
             connector_id=tx.connector_id,
             transaction=tx,
             meter_values=transaction_data,
+            live=False,
         )
+        signals.transaction_samples_late.send(sender=Transaction, transaction_ids={tx.pk})
     logger.warning(
         "StopTransaction for transaction %s, closed as stale (%s) before: kept, not applied",
         tx.pk,
         tx.stop_reason,
+    )
+
+
+def _register_bounds(
+    tx: Transaction, transaction_data: Iterable[dict[str, Any]]
+) -> tuple[Register | None, Register | None]:
+    """The session's earliest and latest Energy.Active.Import.Register samples (on no phase,
+    in Wh or kWh), from those stored and those in the StopTransaction's transactionData. Two
+    indexed reads (transaction, timestamp): StopTransaction is once per session, not hot."""
+    stored = MeterValue.objects.filter(
+        transaction=tx,
+        measurand=_ENERGY,
+        phase="",
+        unit__in=("", "Wh", "kWh"),
+        value_decimal__isnull=False,
+    ).values_list("timestamp", "value_decimal", "unit")
+    candidates = [row for row in (stored.order_by("timestamp", "id").first(),) if row]
+    candidates += [row for row in (stored.order_by("-timestamp", "-id").first(),) if row]
+    for meter_value in transaction_data:
+        for sample in meter_value.get("sampledValue", ()):
+            unit = sample.get("unit", "")
+            if (
+                sample.get("measurand", _ENERGY) != _ENERGY
+                or sample.get("phase")
+                or unit not in ("", "Wh", "kWh")
+                or sample.get("format", "Raw") != "Raw"
+            ):
+                continue
+            number = _to_decimal(sample["value"])
+            if number is not None:
+                candidates.append((meter_value["timestamp"], number, unit))
+    registers = [
+        Register(timestamp=at, wh=register_wh(value, unit) or Decimal(0), kwh=unit == "kWh")
+        for at, value, unit in candidates
+    ]
+    if not registers:
+        return None, None
+    # Stable sorts: among equal timestamps the later-arriving sample counts as the later one.
+    return min(registers, key=lambda r: r.timestamp), max(
+        reversed(registers), key=lambda r: r.timestamp
     )
 
 
@@ -339,17 +398,21 @@ def meter_values_record(
     meter_values: Iterable[dict[str, Any]],
     transaction: Transaction | None = None,
     transaction_id: int | None = None,
+    live: bool = True,
 ) -> int:
     """Store every sampled value in one INSERT and refresh the session's live figures.
 
     ``meter_values`` are validated MeterValue dicts with ``timestamp`` already a datetime.
-    Duplicates (a retried message) are ignored by the table's unique key.
+    Duplicates (a retried message) are ignored by the table's unique key. ``live=False``: the
+    session is known to be over (a StopTransaction's transactionData), store the samples only.
+    Samples for a session that is over otherwise send ``transaction_samples_late`` (from
+    ``batching.live_views_update``, at no extra query).
     """
     tx_pk: int | None = transaction.pk if transaction is not None else None
     if tx_pk is None and transaction_id is not None:
         tx_pk = _owned_transaction(charge_point.pk, transaction_id)
     rows: list[batching.MeterRow] = []
-    live: dict[str, Any] = {}
+    values: dict[str, Any] = {}
     last_at: datetime | None = None  # station timestamp of the last reading applied
     for meter_value in meter_values:
         stamp = meter_value["timestamp"]
@@ -379,29 +442,31 @@ def meter_values_record(
             if number is None or sample.get("phase"):
                 continue
             if measurand == _ENERGY:
-                live["last_meter_wh"] = int(number * 1000 if unit == "kWh" else number)
+                values["last_meter_wh"] = int(number * 1000 if unit == "kWh" else number)
             elif measurand == _POWER:
                 watts = (number * 1000 if unit == "kW" else number).quantize(Decimal("0.1"))
                 if abs(watts) >= _MAX_POWER_W:  # a broken meter; the sample is kept as sent
                     continue
-                live["last_power_w"] = watts
+                values["last_power_w"] = watts
             elif measurand == _SOC:
-                live["last_soc"] = max(0, min(100, int(number)))
+                values["last_soc"] = max(0, min(100, int(number)))
             else:
                 continue
             last_at = stamp
     # In a gateway batch the rows join every other station's in one INSERT, and the live view
     # one UPDATE (csms.batching); otherwise they are written now.
+    if not live:
+        values = {}
     batch = batching.current()
     if batch is not None:
         batch.meter_values.extend(rows)
-        if tx_pk is not None and live and last_at is not None:
-            batch.add_live(tx_pk, last_at, live)
+        if tx_pk is not None and values and last_at is not None:
+            batch.add_live(tx_pk, last_at, values)
         return len(rows)
     if rows:
         batching.meter_values_insert(rows)
-    if tx_pk is not None and live and last_at is not None:
-        batching.live_views_update({tx_pk: (last_at, live)})
+    if tx_pk is not None and values and last_at is not None:
+        batching.live_views_update({tx_pk: (last_at, values)})
     return len(rows)
 
 
