@@ -171,7 +171,13 @@ CELERY_BEAT_SCHEDULE = {
     "dead-gateways": {"task": "ocpp_gateway.tasks.gateway_processes_reap", "schedule": 30.0},
     "expire-reservations": {"task": "ocpp_gateway.tasks.reservations_expire", "schedule": 60.0},
     "close-stale-sessions": {"task": "csms.tasks.transactions_close_stale", "schedule": 60.0},
+    "billing-sweep": {"task": "billing.tasks.billing_sweep", "schedule": 60.0},
+    "billing-retry": {"task": "billing.tasks.billing_failures_retry", "schedule": 60.0},
 }
+# Billing policy: a session shorter than this many seconds that also delivered less than this
+# many Wh is a free order (a driver who plugged in and changed their mind pays nothing).
+BILLING_FREE_BELOW_SECONDS = env_int("BILLING_FREE_BELOW_SECONDS", 120, minimum=0)
+BILLING_FREE_BELOW_WH = env_int("BILLING_FREE_BELOW_WH", 200, minimum=0)
 
 # --- Auth, API -------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

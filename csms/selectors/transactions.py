@@ -66,6 +66,8 @@ def meter_value_list(
 _CURRENT = "Current.Import"
 _POWER = "Power.Active.Import"
 _PHASES_SUMMED = ("L1", "L2", "L3")
+# What a timeline reads: samples of other measurands (SoC, voltage) never change a price.
+TIMELINE_MEASURANDS = (ENERGY_REGISTER, _POWER, _CURRENT)
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def transaction_timeline(*, transaction: Transaction) -> Timeline:
     rows = list(
         MeterValue.objects.filter(
             transaction=tx,
-            measurand__in=(ENERGY_REGISTER, _POWER, _CURRENT),
+            measurand__in=TIMELINE_MEASURANDS,
             value_decimal__isnull=False,
         )
         .order_by("timestamp", "id")
@@ -115,7 +117,10 @@ def transaction_timeline(*, transaction: Transaction) -> Timeline:
     power: dict[datetime, Decimal] = {}
     current: dict[datetime, Decimal] = {}
     phase_current: dict[datetime, Decimal] = {}
-    for _, at, measurand, phase, unit, value in rows:
+    for _, at, measurand, phase, unit, number in rows:
+        if number is None:  # excluded by the query; the type does not know it
+            continue
+        value: Decimal = number
         if measurand == ENERGY_REGISTER:
             wh = register_wh(value, unit)
             if wh is not None and not phase:
