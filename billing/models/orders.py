@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 from billing.models.sites import Site
@@ -35,7 +36,10 @@ class SessionPricing(models.Model):
     tariff_version = models.ForeignKey(
         TariffVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # DjangoJSONEncoder: the OCPI writer gives Decimals, stored as exact strings (which the
+    # OCPI reader accepts), never floats.
     tariff = models.JSONField(
+        encoder=DjangoJSONEncoder,
         null=True,
         blank=True,
         help_text="The tariff as OCPI 2.2.1 JSON, as it was at the start; empty when no "
@@ -109,7 +113,7 @@ class Order(models.Model):
     free_reason = models.CharField(
         max_length=16, choices=FreeReason.choices, blank=True, default=FreeReason.NONE
     )
-    priced = models.JSONField(help_text="The priced record (OCPI CDR naming) last billed.")
+    priced = models.JSONField(encoder=DjangoJSONEncoder, help_text="The priced record (OCPI CDR naming) last billed.")
     priced_through_sample = models.BigIntegerField(
         default=0, help_text="Newest meter sample id the priced record includes."
     )

@@ -386,12 +386,12 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(minutes=min(2 ** (attempts - 1), 360))
 
 
-def billing_run(*, transaction_id: int, kind: str) -> bool:
+def billing_run(*, transaction_id: int, kind: str, now: datetime | None = None) -> bool:
     """Run one billing step (``order_create`` or ``order_reprice``) and never raise: a failure
     is logged and recorded (``BillingFailure``, retried with backoff), a success resolves the
     open failure. This is what tasks call, so no billing error reaches a caller (the OCPP
     path, an eager task in ``make run``). Returns whether it succeeded."""
-    now = timezone.now()
+    now = now or timezone.now()
     try:
         _RUNNERS[BillingFailure.Kind(kind)](transaction_id=transaction_id)
     except Exception as exc:
@@ -435,7 +435,9 @@ def billing_failures_retry(*, now: datetime | None = None) -> int:
     due = BillingFailure.objects.filter(
         resolved_at__isnull=True, next_attempt_at__lte=now
     ).values_list("transaction_id", "kind")[:SWEEP_BATCH]
-    return sum(billing_run(transaction_id=tx_id, kind=kind) for tx_id, kind in list(due))
+    return sum(
+        billing_run(transaction_id=tx_id, kind=kind, now=now) for tx_id, kind in list(due)
+    )
 
 
 def billing_sweep(*, now: datetime | None = None) -> dict[str, int]:
