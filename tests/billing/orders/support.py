@@ -98,6 +98,7 @@ def stopped_session(
     energy_wh: int = 10_000,
     meter_start: int = 1000,
     samples: bool = True,
+    started_at: dt.datetime = START,
     **fields: Any,
 ) -> Transaction:
     """A session of ``minutes`` that delivered ``energy_wh`` evenly, stopped, with a sample
@@ -105,7 +106,7 @@ def stopped_session(
     tx = make_transaction(
         charge_point=charge_point or make_charge_point(),
         meter_start=meter_start,
-        started_at=START,
+        started_at=started_at,
         **fields,
     )
     if samples:
@@ -113,7 +114,7 @@ def stopped_session(
             tx,
             [(m, meter_start + energy_wh * m // minutes) for m in range(15, minutes, 15)],
         )
-    tx.stopped_at = START + dt.timedelta(minutes=minutes)
+    tx.stopped_at = started_at + dt.timedelta(minutes=minutes)
     tx.meter_stop = meter_start + energy_wh
     tx.energy_wh = energy_wh
     tx.stop_reason = "Local"
