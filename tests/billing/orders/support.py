@@ -7,6 +7,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from django.db import transaction
+
 from billing.models import Tariff
 from billing.pricing.ocpi import tariff_from_ocpi
 from billing.services import tariff_create, tariff_update
@@ -42,14 +44,16 @@ def ocpi_tariff(
 
 
 def make_tariff(name: str = "Standard", *, is_default: bool = True, **prices: Any) -> Tariff:
-    return tariff_create(
-        name=name, pricing=tariff_from_ocpi(ocpi_tariff(**prices)), is_default=is_default
-    )
+    with transaction.atomic():  # the services lock rows: callers own the transaction
+        return tariff_create(
+            name=name, pricing=tariff_from_ocpi(ocpi_tariff(**prices)), is_default=is_default
+        )
 
 
 def publish(tariff: Tariff, **prices: Any) -> None:
     """A new version of ``tariff`` (what an operator's edit does)."""
-    tariff_update(tariff=tariff, pricing=tariff_from_ocpi(ocpi_tariff(**prices)))
+    with transaction.atomic():
+        tariff_update(tariff=tariff, pricing=tariff_from_ocpi(ocpi_tariff(**prices)))
 
 
 def add_samples(

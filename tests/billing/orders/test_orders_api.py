@@ -137,7 +137,7 @@ def read_csv(response) -> list[dict[str, str]]:
 
 
 def test_it_exports_orders_of_a_date_range_as_csv(operator_api, orders):
-    first, second, free = orders["orders"]
+    first, _, free = orders["orders"]
     rows = read_csv(operator_api.get("/api/v1/orders/export.csv?from=2025-03-03&to=2025-03-04"))
     assert [int(row["order"]) for row in rows] == [free.pk, first.pk]  # by session end
     row = next(r for r in rows if int(r["order"]) == first.pk)
