@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -28,10 +28,12 @@ from django.utils.safestring import SafeString
 
 from billing.admin.forms import (
     COMPONENT_FIELDS,
+    VERSION_FIELDS,
     OcpiImportForm,
     TariffElementForm,
     TariffElementFormSet,
     TariffVersionForm,
+    display_text_lines,
     elements_initial,
     pricing_from_forms,
     version_initial,
@@ -240,15 +242,10 @@ class TariffAdmin(admin.ModelAdmin):
         form = super().get_form(request, obj, change, **kwargs)
 
         class TariffForm(form):  # type: ignore[valid-type,misc]
-            def validate_unique(self) -> None:
+            def _get_validation_exclusions(self) -> set[str]:
                 # Ticking "default" replaces the current default (the service does it), so
                 # the one-default constraint is not a form error.
-                exclude = self._get_validation_exclusions()
-                try:
-                    self.instance.validate_unique(exclude=exclude)
-                    self.instance.validate_constraints(exclude={*exclude, "is_default"})
-                except ValidationError as exc:
-                    self._update_errors(exc)
+                return {*super()._get_validation_exclusions(), "is_default"}
 
         return TariffForm
 
@@ -399,7 +396,7 @@ class TariffVersionAdmin(admin.ModelAdmin):
         return [ElementEditInline] if obj is None else [ElementReadInline]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        fields = list(TariffVersionForm.Meta.fields)
+        fields = list(VERSION_FIELDS)
         if obj is None:
             return fields
         return ["tariff", "number", "new_version_link", *fields[1:], "created_at", "created_by"]
@@ -421,6 +418,10 @@ class TariffVersionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="display text")
+    def display_text(self, obj: TariffVersion) -> str:
+        return display_text_lines(obj.tariff_alt_text) or "-"
 
     @admin.display(description="OCPI JSON")
     def ocpi_json(self, obj: TariffVersion) -> SafeString:
@@ -485,7 +486,10 @@ class TariffVersionAdmin(admin.ModelAdmin):
         version = tariff_version_create(
             tariff=form.cleaned_data["tariff"], pricing=pricing, created_by=request.user
         )
-        # The admin's own bookkeeping (log entry, redirect) reads the form's instance.
+        # The admin's own bookkeeping (change message, log entry, redirect) reads the form's
+        # instance and what the formsets saved.
+        for formset in formsets:
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         form.instance.pk = version.pk
         form.instance.number = version.number
         form.instance.tariff = version.tariff
