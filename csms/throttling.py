@@ -25,9 +25,33 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache.backends.base import BaseCache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 logger = logging.getLogger(__name__)
+_client: BaseCache | None = None
+
+
+def _cache() -> BaseCache:
+    """The process's one client of the default cache. Not ``django.core.cache.cache``: that
+    proxy is context-local (asgiref ``Local``), and under Channels every connection runs in a
+    context of its own, so each station's handshake built a client of its own (with Redis: a
+    connection pool and a socket) kept for the life of the connection, ~12 KiB per idle
+    station and a Redis connection each. Clients of both backends are thread-safe."""
+    global _client
+    if _client is None:
+        _client = caches.create_connection(DEFAULT_CACHE_ALIAS)
+    return _client
+
+
+@receiver(setting_changed)
+def _caches_changed(*, setting: str, **kwargs: object) -> None:
+    global _client
+    if setting == "CACHES":
+        _client = None
+
 
 _PREFIX = "csms:throttle"
 # Every key carries its time window in its name, so the logic never depends on cache expiry
@@ -73,7 +97,7 @@ def retry_after(checks: Iterable[Check], *, now: float | None = None) -> int:
     if not keys:
         return 0
     try:
-        counts = cache.get_many(list(keys))
+        counts = _cache().get_many(list(keys))
     except Exception:
         logger.warning("throttle cache unreachable; not throttling", exc_info=True)
         return 0
@@ -91,11 +115,11 @@ def failure_record(checks: Iterable[Check], *, now: float | None = None) -> None
     for key, limit in _active(checks, now).items():
         try:
             # add() is a no-op when the key exists; incr() is atomic in Redis and locmem.
-            cache.add(key, 0, timeout=limit.window + 1)
+            _cache().add(key, 0, timeout=limit.window + 1)
             try:
-                cache.incr(key)
+                _cache().incr(key)
             except ValueError:  # expired between add() and incr()
-                cache.set(key, 1, timeout=limit.window + 1)
+                _cache().set(key, 1, timeout=limit.window + 1)
         except Exception:
             logger.warning("throttle cache unreachable; failure not counted", exc_info=True)
             return
@@ -109,7 +133,7 @@ def clear(checks: Iterable[Check], *, now: float | None = None) -> None:
     if not keys:
         return
     try:
-        cache.delete_many(keys)
+        _cache().delete_many(keys)
     except Exception:
         logger.warning("throttle cache unreachable; failures not cleared", exc_info=True)
 
@@ -126,14 +150,14 @@ def tally(subject: str, *, every: int, now: float | None = None) -> int:
     digest = _digest(subject)
     count_key = f"{_PREFIX}:tally:{digest}"
     try:
-        cache.add(count_key, 0, timeout=24 * 3600)
-        count = cache.incr(count_key)
+        _cache().add(count_key, 0, timeout=24 * 3600)
+        count = _cache().incr(count_key)
         if every > 0:
             period = f"{_PREFIX}:tally-written:{digest}:{int(now // every)}"
-            if not cache.add(period, 1, timeout=every + 1):
+            if not _cache().add(period, 1, timeout=every + 1):
                 return 0
         # decr, not delete: events counted by other processes meanwhile stay for next time.
-        cache.decr(count_key, count)
+        _cache().decr(count_key, count)
         return int(count)
     except Exception:
         logger.warning("throttle cache unreachable; tallying in the database", exc_info=True)

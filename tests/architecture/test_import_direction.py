@@ -135,3 +135,39 @@ def test_it_catches_a_django_import_in_the_simulator():
         (1, "django"),
         (2, "csms.models"),
     ]
+
+
+PRICING = ROOT / "billing" / "pricing"
+# The pricing engine is pure: a tariff and a timeline in, a priced record out. Without
+# Django (or any app) it runs in a test, a worker, a notebook or another service alike, and
+# can never reach the database in the middle of a price.
+PRICING_FORBIDDEN = SERVER_SIDE - {"billing"}
+
+
+def pricing_imports(source: str) -> list[tuple[int, str]]:
+    found = imported_roots(source)
+    found = [(line, name) for line, name in found if name.split(".", 1)[0] in PRICING_FORBIDDEN]
+    found += [
+        (line, name)
+        for line, name in imported_roots(source)
+        if name.startswith("billing.") and not name.startswith("billing.pricing")
+    ]
+    return sorted(found)
+
+
+@pytest.mark.parametrize(
+    "path", sorted(PRICING.rglob("*.py")), ids=lambda path: path.relative_to(ROOT).as_posix()
+)
+def test_it_keeps_the_pricing_engine_free_of_django_and_the_apps(path: Path):
+    assert pricing_imports(path.read_text()) == [], (
+        f"{path.relative_to(ROOT)} imports Django or an app; billing.pricing takes plain "
+        "data (billing.pricing.tariff) and returns plain data."
+    )
+
+
+def test_it_catches_django_and_orm_imports_in_the_pricing_engine():
+    source = (
+        "import django\nfrom billing.models import Tariff\nfrom billing.pricing import tariff\n"
+    )
+
+    assert pricing_imports(source) == [(1, "django"), (2, "billing.models")]

@@ -153,3 +153,22 @@ async def test_a_zero_limit_disables_throttling(limits):
         assert not await handshake("CP-SEC", ATTACKER, "guess-" + "x" * 16)
 
     assert await handshake("CP-SEC", ATTACKER, PASSWORD)
+
+
+async def test_connected_stations_share_one_cache_client(limits, monkeypatch):
+    # django.core.cache.cache is context-local (asgiref Local): under Channels every
+    # connection's context would build its own client (with Redis, a connection pool and a
+    # socket per station, kept for the life of the connection: ~12 KiB each at 10,000).
+    made = []
+    original = LocMemCache.__init__
+
+    def counting(self, *args, **kwargs):
+        made.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(LocMemCache, "__init__", counting)
+    for n in range(5):
+        await db(make_charge_point)(identity=f"CP-{n}", password=PASSWORD)
+        assert await handshake(f"CP-{n}", STATION_SITE, PASSWORD)
+
+    assert len(made) <= 1

@@ -12,6 +12,10 @@ It exits non-zero, with the reason, when the server cannot serve: the port is ta
 before daphne starts, since daphne logs that failure as CRITICAL and then exits 0) or daphne
 stopped by itself. Only Ctrl-C or SIGTERM is a clean exit.
 
+Without a broker (``make run``: eager Celery, no beat, no worker) it also runs ``manage.py
+periodic``, the beat schedule in a process of its own, so command time-outs, reservation
+expiry, stale-session closing and retention happen there as in a deployment.
+
 It lives in the gateway, not in csms: daphne serves the gateway's consumers, and the demo
 runs the gateway's ``simulate`` command (csms never reaches into the apps built on it).
 """
@@ -27,6 +31,7 @@ import sys
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 
@@ -67,8 +72,13 @@ class Command(BaseCommand):
             start_new_session=detached,
         )
         demo = None
+        periodic = None
         interrupted = False
         try:
+            if settings.CELERY_TASK_ALWAYS_EAGER:
+                periodic = subprocess.Popen(
+                    [sys.executable, "manage.py", "periodic"], start_new_session=detached
+                )
             if options["demo"]:
                 time.sleep(2)
                 demo = subprocess.Popen(
@@ -98,7 +108,7 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            for process in (demo, server):
+            for process in (demo, periodic, server):
                 if process is not None and process.poll() is None:
                     process.terminate()
                     try:
