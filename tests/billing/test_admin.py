@@ -99,14 +99,11 @@ def test_the_site_page_lists_its_stations(operator_client, world):
 
 
 def test_the_station_page_sets_the_site(operator_client, world):
-    page = operator_client.get(reverse("admin:csms_chargepoint_change", args=[1 * 0 + _pk("CP1")]))
-    assert "site" in page.context["adminform"].form.fields
-
-
-def _pk(identity: str) -> int:
     from csms.models import ChargePoint
 
-    return ChargePoint.objects.get(identity=identity).pk
+    station = ChargePoint.objects.get(identity="CP1")
+    page = operator_client.get(reverse("admin:csms_chargepoint_change", args=[station.pk]))
+    assert "site" in page.context["adminform"].form.fields
 
 
 def test_a_version_page_is_read_only(operator_client, world):
