@@ -1,16 +1,14 @@
-"""Billing API routes, mounted under /api/v1/ by csms/urls.py (views in billing.api and
-billing.apis). Tariff ids are ``int`` converters: ``tariffs/preview/`` (the pricing preview)
-stays its own path."""
+"""Billing API routes, mounted under /api/v1/ by csms/urls.py (views in billing.api). Tariff
+ids are ``int`` converters: ``tariffs/preview/`` (the pricing preview) stays its own path."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from billing import apis
-from billing.api import sites, tariffs
+from billing.api import preview, sites, tariffs
 
 urlpatterns = [
-    path("tariffs/preview/", apis.TariffPreviewApi.as_view(), name="tariff-preview"),
+    path("tariffs/preview/", preview.TariffPreviewApi.as_view(), name="tariff-preview"),
     path("sites/", sites.SiteListApi.as_view(), name="site-list"),
     path("sites/<int:pk>/", sites.SiteDetailApi.as_view(), name="site-detail"),
     path("tariffs/", tariffs.TariffListApi.as_view(), name="tariff-list"),
