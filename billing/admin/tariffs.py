@@ -38,6 +38,7 @@ from billing.admin.forms import (
     pricing_from_forms,
     version_initial,
 )
+from billing.admin.preview import TariffPreviewForm, preview_price
 from billing.models import (
     RESTRICTION_FIELDS,
     PriceComponent,
@@ -199,6 +200,7 @@ class TariffAdmin(admin.ModelAdmin):
         links += [("Import OCPI JSON as a new version", self._url("import_version", obj))]
         if version is not None:
             links += [("Export OCPI JSON", self._url("export", obj))]
+            links += [("Preview prices", self._url("preview", obj))]
         return format_html(
             "{}<p>{}</p>",
             table,
@@ -269,6 +271,7 @@ class TariffAdmin(admin.ModelAdmin):
                 name="billing_tariff_import_version",
             ),
             path("<int:pk>/export/", view(self.export_view), name="billing_tariff_export"),
+            path("<int:pk>/preview/", view(self.preview_view), name="billing_tariff_preview"),
             *super().get_urls(),
         ]
 
@@ -330,6 +333,56 @@ class TariffAdmin(admin.ModelAdmin):
         filename = f"tariff-{tariff.pk}-v{version.number}.json"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Price a session described in plain terms with one of the tariff's versions
+        (billing.admin.preview). A GET form: nothing is stored, and the URL can be shared."""
+        tariff = get_object_or_404(Tariff.objects.prefetch_related("versions"), pk=pk)
+        if not self.has_view_permission(request, tariff):
+            raise PermissionDenied
+        bound = "energy_kwh" in request.GET
+        form = TariffPreviewForm(request.GET if bound else None, tariff=tariff)
+        priced, version = None, None
+        if bound and form.is_valid():
+            version = (
+                tariff.versions.filter(number=form.cleaned_data["version"])
+                .prefetch_related("elements__components")
+                .first()
+            )
+            if version is not None:
+                priced = preview_price(form, version)
+        zone = form.cleaned_data.get("timezone") if priced else None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": tariff,
+            "title": f"Preview prices of {tariff}",
+            "form": form,
+            "priced": priced,
+            "version": version,
+            "periods": _period_rows(priced, zone) if priced else [],
+        }
+        return TemplateResponse(request, "billing/tariff_preview.html", context)
+
+
+def _period_rows(priced: Any, zone: str | None) -> list[dict[str, Any]]:
+    import zoneinfo
+
+    tz = zoneinfo.ZoneInfo(zone or "UTC")
+    return [
+        {
+            "start": period.start_date_time.astimezone(tz),
+            "end": period.end_date_time.astimezone(tz),
+            "state": "charging" if period.charging else "parked",
+            "dimensions": ", ".join(
+                f"{d.type} {d.volume.normalize():f}" for d in period.dimensions
+            ),
+            "elements": ", ".join(
+                f"{dimension}: #{index}" for dimension, index in period.tariff_elements.items()
+            ),
+        }
+        for period in priced.charging_periods
+    ]
 
 
 # --- Versions -------------------------------------------------------------------------------
