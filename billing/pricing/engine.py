@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, time
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Context, Decimal, localcontext
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -148,7 +148,8 @@ def holds(restrictions: Restrictions | None, segment: Segment) -> bool:
     elif r.start_time != r.end_time:  # only one of them given
         if r.start_time is not None and clock < r.start_time:
             return False
-        if r.end_time is not None and clock >= r.end_time:
+        # end_time 00:00 means "until the end of the day" (OCPI), so alone it excludes nothing
+        if r.end_time is not None and r.end_time != time(0, 0) and clock >= r.end_time:
             return False
     checks = (
         (r.start_date, local.date(), False),

@@ -259,3 +259,11 @@ def test_it_prices_a_repeated_identical_sample_once():
 
     assert cost(session) == ("0.30", None)
     assert session.cost_lines[0].dimension == Dimension.ENERGY
+
+
+def test_it_applies_an_end_time_of_midnight_alone_all_day():
+    # OCPI: "To stop at end of the day use: 00:00". Without a start_time that is the whole
+    # day, not never (every clock time is >= 00:00).
+    the_tariff = tariff(element(energy("0.20"), end_time="00:00"), element(energy("0.30")))
+
+    assert cost(priced(the_tariff, "2024-07-01 10:00", charge(60, "10"))) == ("2.00", None)
