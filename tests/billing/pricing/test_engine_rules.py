@@ -267,3 +267,15 @@ def test_it_applies_an_end_time_of_midnight_alone_all_day():
     the_tariff = tariff(element(energy("0.20"), end_time="00:00"), element(energy("0.30")))
 
     assert cost(priced(the_tariff, "2024-07-01 10:00", charge(60, "10"))) == ("2.00", None)
+
+
+def test_it_rounds_an_exact_half_cent_of_time_up():
+    # 200 minutes at 0.1965/h is 0.655 exactly: half up, 0.66. Dividing the seconds by 3600
+    # before multiplying (10/3 hours, 60 digits) made it 0.65499...9, rounded down to 0.65.
+    session = priced(tariff(element(time("0.1965"))), "2024-07-01 10:00", charge(200, "10"))
+
+    assert cost(session) == ("0.66", None)
+    parked = priced(
+        tariff(element(parking("0.1965", "0"))), "2024-07-01 10:00", charge(1, "1"), park(200)
+    )
+    assert cost(parked) == ("0.66", "0.66")
