@@ -224,6 +224,7 @@ def test_it_writes_json_ready_ocpi_with_numbers_as_strings():
 
 AT = dt.datetime(2024, 7, 1, 10, tzinfo=dt.UTC)
 LATER = AT + dt.timedelta(minutes=5)
+WEST = dt.timezone(-dt.timedelta(hours=5))
 
 
 @pytest.mark.parametrize(
@@ -241,6 +242,12 @@ LATER = AT + dt.timedelta(minutes=5)
         ([MeterSample(LATER, D(0))], {"end": AT}, "end is before the last sample"),
         ([MeterSample(AT, D(0))], {"end": AT + dt.timedelta(days=400)}, "at most 366 days"),
         (["not a sample"], {}, "must be a MeterSample"),
+        ([MeterSample(AT, D(0)), MeterSample(LATER, D("1e70"))], {}, "too large"),
+        ([MeterSample(AT, D(0), power_w=D("-1e99"))], {}, "too large"),
+        ([MeterSample(dt.datetime(1, 1, 1, tzinfo=dt.UTC), D(0))], {}, "out of range"),
+        ([MeterSample(dt.datetime(9999, 12, 31, tzinfo=dt.UTC), D(0))], {}, "out of range"),
+        ([MeterSample(dt.datetime(9999, 12, 31, 23, tzinfo=WEST), D(0))], {}, "out of range"),
+        ([MeterSample(AT, D(0))], {"end": dt.datetime.max.replace(tzinfo=WEST)}, "out of range"),
     ],
 )
 def test_it_refuses_input_it_cannot_price_with_a_clear_message(readings, kwargs, message):
