@@ -207,15 +207,24 @@ class _Period:
 
 def _periods(tariff: Tariff, segments: list[Segment]) -> list[_Period]:
     periods: list[_Period] = []
+    # Per dimension, the elements with a component of it, in list order (looked up once, not
+    # per segment).
+    candidates = {
+        dimension: [
+            (index, element.restrictions)
+            for index, element in enumerate(tariff.elements)
+            if _component(element.price_components, dimension) is not None
+        ]
+        for dimension in Dimension
+    }
     for segment in segments:
         active: dict[Dimension, int] = {}
         # Only what can bill in this state: a TIME price switching while parked is no new
         # period (and no TIME element is listed on a parking period).
         relevant = _CHARGING_DIMENSIONS if segment.charging else _PARKING_DIMENSIONS
         for dimension in relevant:
-            for index, element in enumerate(tariff.elements):
-                has = _component(element.price_components, dimension) is not None
-                if has and holds(element.restrictions, segment):
+            for index, restrictions in candidates[dimension]:
+                if holds(restrictions, segment):
                     active[dimension] = index
                     break
         last = periods[-1] if periods else None

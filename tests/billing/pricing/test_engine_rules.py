@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time as time_module
 from decimal import Decimal
 
 import pytest
@@ -286,3 +287,27 @@ def test_it_rounds_an_exact_half_cent_of_time_up():
         tariff(element(parking("0.1965", "0"))), "2024-07-01 10:00", charge(1, "1"), park(200)
     )
     assert cost(parked) == ("0.66", "0.66")
+
+
+def test_it_prices_10000_samples_over_a_month_of_many_time_windows_in_seconds():
+    # The API's largest timeline against the parser's largest tariff: every interval used to
+    # scan every local-time cut of the month, and every segment every element's components
+    # (6 s here; about 1.3 s now, the bound is loose for slow machines).
+    windows = [
+        element(
+            time(f"{1 + i / 100}"),
+            start_time=f"{i // 6:02d}:{i % 6 * 10:02d}",
+            end_time=f"{i // 6:02d}:{i % 6 * 10 + 5:02d}",
+        )
+        for i in range(99)
+    ]
+    the_tariff = tariff(*windows, element(energy("0.30")))
+    readings = [
+        MeterSample(AT + dt.timedelta(seconds=259 * i), D(20 * i), D(9000)) for i in range(10_000)
+    ]
+
+    began = time_module.perf_counter()
+    session = price_session(tariff=the_tariff, samples=readings, timezone=AMS)
+
+    assert time_module.perf_counter() - began < 5
+    assert session.total_energy == D("199.98")
