@@ -91,7 +91,12 @@ def _decimal(raw: Any, field: str, *, optional: bool = False) -> Decimal | None:
 
 
 def _timestamp(raw: Any, field: str) -> dt.datetime:
-    parsed = parse_datetime(raw) if isinstance(raw, str) else None
+    try:
+        # None when malformed; ValueError when well-formed but impossible (February 30th, an
+        # offset of 99 hours)
+        parsed = parse_datetime(raw) if isinstance(raw, str) else None
+    except ValueError:
+        parsed = None
     if parsed is None:
         raise _bad(field, "Expected an ISO 8601 date-time.")
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

@@ -193,3 +193,31 @@ def test_it_names_a_version_the_tariff_does_not_have(operator_api):
 
     assert response.status_code == 400
     assert "no version 7" in response.json()["version"][0]
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "2024-02-30T10:00:00Z",  # well-formed, no such day: parse_datetime raises
+        "2024-07-01T10:00:00+99:00",  # an offset of 99 hours
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+    ],
+)
+def test_it_answers_400_for_a_timestamp_it_cannot_use(operator_api, timestamp):
+    meter_values = [{"timestamp": timestamp, "energy_wh": 0}]
+
+    response = operator_api.post(URL, body(meter_values=meter_values), format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) in (["meter_values[0].timestamp"], ["meter_values"])
+
+
+@pytest.mark.parametrize("key", ["start_date_time", "end_date_time", "last_updated"])
+def test_it_answers_400_for_a_tariff_date_time_out_of_range(operator_api, key):
+    tariff = {**TARIFF, key: "0001-01-01T00:00:00+01:00"}
+
+    response = operator_api.post(URL, body(tariff=tariff), format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == [f"tariff.{key}"]
