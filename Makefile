@@ -30,6 +30,7 @@ run: migrate
 
 demo: migrate
 	$(BIN)/python manage.py ensure_admin
+	$(BIN)/python manage.py demo_tariff
 	$(BIN)/python manage.py runplatform --port $(PORT) --demo 3
 
 test: install

@@ -1,20 +1,19 @@
-"""Billing API routes, mounted under /api/v1/ by csms/urls.py (see billing.api). Tariff ids
-are ``int`` converters: ``tariffs/preview/`` (the pricing preview) stays its own path."""
+"""Billing API routes, mounted under /api/v1/ by csms/urls.py (views in billing.api). Tariff
+ids are ``int`` converters: ``tariffs/preview/`` (the pricing preview) stays its own path."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from billing import apis
-from billing.api import orders, sites, tariffs
+from billing.api import orders, preview, sites, tariffs
 
 urlpatterns = [
+    path("tariffs/preview/", preview.TariffPreviewApi.as_view(), name="tariff-preview"),
     path("orders/", orders.OrderListApi.as_view(), name="order-list"),
     path("orders/export.csv", orders.OrderCsvExportApi.as_view(), name="order-export"),
     path("orders/<int:pk>/", orders.OrderDetailApi.as_view(), name="order-detail"),
     path("sessions/export.csv", orders.SessionCsvExportApi.as_view(), name="session-export"),
     path("revenue/", orders.RevenueApi.as_view(), name="revenue"),
-    path("tariffs/preview/", apis.TariffPreviewApi.as_view(), name="tariff-preview"),
     path("sites/", sites.SiteListApi.as_view(), name="site-list"),
     path("sites/<int:pk>/", sites.SiteDetailApi.as_view(), name="site-detail"),
     path("tariffs/", tariffs.TariffListApi.as_view(), name="tariff-list"),

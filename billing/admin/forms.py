@@ -57,6 +57,21 @@ def display_text_lines(texts: list[dict[str, str]]) -> str:
     return "\n".join(f"{text['language']}: {text['text']}" for text in texts)
 
 
+VERSION_FIELDS = [
+    "tariff",
+    "type",
+    "display_text",
+    "tariff_alt_url",
+    "min_price_excl_vat",
+    "min_price_incl_vat",
+    "max_price_excl_vat",
+    "max_price_incl_vat",
+    "start_date_time",
+    "end_date_time",
+    "energy_mix",
+]
+
+
 class TariffVersionForm(forms.ModelForm):
     """The version's own fields; its elements are the inline formset below it."""
 
@@ -69,10 +84,10 @@ class TariffVersionForm(forms.ModelForm):
 
     class Meta:
         model = TariffVersion
+        # display_text is declared above (it fills tariff_alt_text).
         fields = [
             "tariff",
             "type",
-            "display_text",
             "tariff_alt_url",
             "min_price_excl_vat",
             "min_price_incl_vat",
@@ -140,7 +155,7 @@ class TariffVersionForm(forms.ModelForm):
         pass
 
 
-class TariffElementForm(forms.ModelForm):
+class _ElementFormBase(forms.ModelForm):
     """One element: a price per dimension (empty: this element does not price it) and its
     restrictions (empty: no restriction)."""
 
@@ -160,35 +175,6 @@ class TariffElementForm(forms.ModelForm):
     class Meta:
         model = TariffElement
         fields = [*RESTRICTION_FIELDS, "reservation"]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for prefix, dimension, per, unit in DIMENSIONS:
-            label = dimension.value.replace("_", " ").lower()
-            self.fields[f"{prefix}_price"] = forms.DecimalField(
-                label=f"{label.capitalize()} price",
-                required=False,
-                min_value=Decimal(0),
-                decimal_places=6,
-                max_digits=13,
-                help_text=f"Excl. VAT, {per}.",
-            )
-            self.fields[f"{prefix}_vat"] = forms.DecimalField(
-                label=f"{label.capitalize()} VAT %",
-                required=False,
-                min_value=Decimal(0),
-                max_value=Decimal(100),
-                decimal_places=6,
-                max_digits=9,
-                help_text="Empty: not given (not 0).",
-            )
-            if unit:
-                self.fields[f"{prefix}_step_size"] = forms.IntegerField(
-                    label=f"{label.capitalize()} step size",
-                    required=False,
-                    min_value=1,
-                    help_text=f"Billed in steps of this many {unit}; empty: 1.",
-                )
 
     def element(self) -> dict[str, Any] | None:
         """This row as an OCPI TariffElement; None for a row left empty or marked deleted."""
@@ -229,6 +215,42 @@ class TariffElementForm(forms.ModelForm):
         if restrictions:
             element["restrictions"] = restrictions
         return element
+
+
+def _component_fields() -> dict[str, forms.Field]:
+    fields: dict[str, forms.Field] = {}
+    for prefix, dimension, per, unit in DIMENSIONS:
+        label = dimension.value.replace("_", " ").lower().capitalize()
+        fields[f"{prefix}_price"] = forms.DecimalField(
+            label=f"{label} price",
+            required=False,
+            min_value=Decimal(0),
+            decimal_places=6,
+            max_digits=13,
+            help_text=f"Excl. VAT, {per}.",
+        )
+        fields[f"{prefix}_vat"] = forms.DecimalField(
+            label=f"{label} VAT %",
+            required=False,
+            min_value=Decimal(0),
+            max_value=Decimal(100),
+            decimal_places=6,
+            max_digits=9,
+            help_text="Empty: not given (not 0).",
+        )
+        if unit:
+            fields[f"{prefix}_step_size"] = forms.IntegerField(
+                label=f"{label} step size",
+                required=False,
+                min_value=1,
+                help_text=f"Billed in steps of this many {unit}; empty: 1.",
+            )
+    return fields
+
+
+# Declared fields (the admin's fieldsets must name fields the form class has), made from
+# DIMENSIONS rather than typed out eleven times.
+TariffElementForm = type("TariffElementForm", (_ElementFormBase,), _component_fields())
 
 
 class TariffElementFormSet(forms.BaseInlineFormSet):
@@ -276,14 +298,10 @@ class TariffElementFormSet(forms.BaseInlineFormSet):
 def version_initial(version: TariffVersion) -> dict[str, Any]:
     """The version form's fields from ``version`` (the start of "edit → new version")."""
     initial: dict[str, Any] = {
-        name: getattr(version, name)
-        for name in TariffVersionForm.Meta.fields
-        if name not in ("tariff", "display_text")
+        name: getattr(version, name) for name in TariffVersionForm.Meta.fields if name != "tariff"
     }
     initial["tariff"] = version.tariff_id
     initial["display_text"] = display_text_lines(version.tariff_alt_text)
-    if version.energy_mix is not None:
-        initial["energy_mix"] = json.dumps(version.energy_mix)
     return initial
 
 

@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -28,14 +28,17 @@ from django.utils.safestring import SafeString
 
 from billing.admin.forms import (
     COMPONENT_FIELDS,
+    VERSION_FIELDS,
     OcpiImportForm,
     TariffElementForm,
     TariffElementFormSet,
     TariffVersionForm,
+    display_text_lines,
     elements_initial,
     pricing_from_forms,
     version_initial,
 )
+from billing.admin.preview import TariffPreviewForm, preview_price
 from billing.models import (
     RESTRICTION_FIELDS,
     PriceComponent,
@@ -197,6 +200,7 @@ class TariffAdmin(admin.ModelAdmin):
         links += [("Import OCPI JSON as a new version", self._url("import_version", obj))]
         if version is not None:
             links += [("Export OCPI JSON", self._url("export", obj))]
+            links += [("Preview prices", self._url("preview", obj))]
         return format_html(
             "{}<p>{}</p>",
             table,
@@ -240,15 +244,10 @@ class TariffAdmin(admin.ModelAdmin):
         form = super().get_form(request, obj, change, **kwargs)
 
         class TariffForm(form):  # type: ignore[valid-type,misc]
-            def validate_unique(self) -> None:
+            def _get_validation_exclusions(self) -> set[str]:
                 # Ticking "default" replaces the current default (the service does it), so
                 # the one-default constraint is not a form error.
-                exclude = self._get_validation_exclusions()
-                try:
-                    self.instance.validate_unique(exclude=exclude)
-                    self.instance.validate_constraints(exclude={*exclude, "is_default"})
-                except ValidationError as exc:
-                    self._update_errors(exc)
+                return {*super()._get_validation_exclusions(), "is_default"}
 
         return TariffForm
 
@@ -272,6 +271,7 @@ class TariffAdmin(admin.ModelAdmin):
                 name="billing_tariff_import_version",
             ),
             path("<int:pk>/export/", view(self.export_view), name="billing_tariff_export"),
+            path("<int:pk>/preview/", view(self.preview_view), name="billing_tariff_preview"),
             *super().get_urls(),
         ]
 
@@ -333,6 +333,56 @@ class TariffAdmin(admin.ModelAdmin):
         filename = f"tariff-{tariff.pk}-v{version.number}.json"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Price a session described in plain terms with one of the tariff's versions
+        (billing.admin.preview). A GET form: nothing is stored, and the URL can be shared."""
+        tariff = get_object_or_404(Tariff.objects.prefetch_related("versions"), pk=pk)
+        if not self.has_view_permission(request, tariff):
+            raise PermissionDenied
+        bound = "energy_kwh" in request.GET
+        form = TariffPreviewForm(request.GET if bound else None, tariff=tariff)
+        priced, version = None, None
+        if bound and form.is_valid():
+            version = (
+                tariff.versions.filter(number=form.cleaned_data["version"])
+                .prefetch_related("elements__components")
+                .first()
+            )
+            if version is not None:
+                priced = preview_price(form, version)
+        zone = form.cleaned_data.get("timezone") if priced else None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": tariff,
+            "title": f"Preview prices of {tariff}",
+            "form": form,
+            "priced": priced,
+            "version": version,
+            "periods": _period_rows(priced, zone) if priced else [],
+        }
+        return TemplateResponse(request, "billing/tariff_preview.html", context)
+
+
+def _period_rows(priced: Any, zone: str | None) -> list[dict[str, Any]]:
+    import zoneinfo
+
+    tz = zoneinfo.ZoneInfo(zone or "UTC")
+    return [
+        {
+            "start": period.start_date_time.astimezone(tz),
+            "end": period.end_date_time.astimezone(tz),
+            "state": "charging" if period.charging else "parked",
+            "dimensions": ", ".join(
+                f"{d.type} {d.volume.normalize():f}" for d in period.dimensions
+            ),
+            "elements": ", ".join(
+                f"{dimension}: #{index}" for dimension, index in period.tariff_elements.items()
+            ),
+        }
+        for period in priced.charging_periods
+    ]
 
 
 # --- Versions -------------------------------------------------------------------------------
@@ -399,7 +449,7 @@ class TariffVersionAdmin(admin.ModelAdmin):
         return [ElementEditInline] if obj is None else [ElementReadInline]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        fields = list(TariffVersionForm.Meta.fields)
+        fields = list(VERSION_FIELDS)
         if obj is None:
             return fields
         return ["tariff", "number", "new_version_link", *fields[1:], "created_at", "created_by"]
@@ -421,6 +471,10 @@ class TariffVersionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="display text")
+    def display_text(self, obj: TariffVersion) -> str:
+        return display_text_lines(obj.tariff_alt_text) or "-"
 
     @admin.display(description="OCPI JSON")
     def ocpi_json(self, obj: TariffVersion) -> SafeString:
@@ -485,7 +539,10 @@ class TariffVersionAdmin(admin.ModelAdmin):
         version = tariff_version_create(
             tariff=form.cleaned_data["tariff"], pricing=pricing, created_by=request.user
         )
-        # The admin's own bookkeeping (log entry, redirect) reads the form's instance.
+        # The admin's own bookkeeping (change message, log entry, redirect) reads the form's
+        # instance and what the formsets saved.
+        for formset in formsets:
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         form.instance.pk = version.pk
         form.instance.number = version.number
         form.instance.tariff = version.tariff

@@ -140,12 +140,15 @@ class Tariff(models.Model):
 
     def version_in_force(self, at: dt.datetime | None = None) -> TariffVersion | None:
         """The version that prices a session starting at ``at`` (default now): the newest one
-        published by then whose start_date_time has come; None when that version's
-        end_date_time has passed (the tariff has ended: an older version does not revive)."""
+        whose start_date_time has come; None when that version's end_date_time has passed
+        (the tariff has ended: an older version does not revive).
+
+        When a version was published does not count, only its window: a station's clock may
+        lag ours, and a session from its offline queue arrives with an old start, and either
+        would otherwise miss a tariff published just before."""
         at = at or timezone.now()
         version = (
-            self.versions.filter(created_at__lte=at)
-            .filter(Q(start_date_time__isnull=True) | Q(start_date_time__lte=at))
+            self.versions.filter(Q(start_date_time__isnull=True) | Q(start_date_time__lte=at))
             .prefetch_related("elements__components")
             .order_by("-number")
             .first()

@@ -33,22 +33,27 @@ The rules, as OCPI 2.2.1 (mod_tariffs, mod_cdrs) states them:
 - **min_price / max_price** clamp ``total_cost``'s excl_vat and incl_vat separately (each with
   the bound's own figure; a bound without incl_vat leaves incl_vat alone).
 
-**Rounding rule.** All arithmetic is exact ``Decimal`` (60 digits, whatever the caller's
-context); only the final amounts are rounded, half-up, to the currency's minor unit (ISO 4217:
-0 for JPY, 3 for KWD..., 2 when not listed): each dimension total and ``total_cost`` from the
-exact sum of its parts (never per period or per meter interval), incl_vat from the exact
-excl_vat, then ``total_cost`` clamped by the (likewise rounded) min/max bounds. A cost line
-shows its own rounded amount; lines may therefore differ from a total by the rounding of the
-parts (OCPI's complex example: 2.875 + 3.30 + 4.125 incl. VAT is 10.30, not 2.88 + 3.30 +
-4.13); billing that lists lines reconciles with a rounding line, not by re-adding them.
+**Rounding rule.** All arithmetic is exact: ``Decimal`` (60 digits, whatever the caller's
+context) for volumes, and amounts as ``Fraction`` until rounded (a time volume is seconds /
+3600, which no Decimal holds: 60 digits of 200 minutes at 0.1965/h are 0.65499..., not the
+exact half cent 0.655); only the final amounts are rounded, half-up, to the currency's minor
+unit (ISO 4217: 0 for JPY, 3 for KWD..., 2 when not listed): each dimension total and
+``total_cost`` from the exact sum of its parts (never per period or per meter interval),
+incl_vat from the exact excl_vat, then ``total_cost`` clamped by the (likewise rounded)
+min/max bounds. A cost line shows its own rounded amount; lines may therefore differ from a
+total by the rounding of the parts (OCPI's complex example: 2.875 + 3.30 + 4.125 incl. VAT is
+10.30, not 2.88 + 3.30 + 4.13); billing that lists lines reconciles with a rounding line, not
+by re-adding them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, time
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Context, Decimal, localcontext
+from fractions import Fraction
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from billing.pricing.records import (
@@ -148,7 +153,8 @@ def holds(restrictions: Restrictions | None, segment: Segment) -> bool:
     elif r.start_time != r.end_time:  # only one of them given
         if r.start_time is not None and clock < r.start_time:
             return False
-        if r.end_time is not None and clock >= r.end_time:
+        # end_time 00:00 means "until the end of the day" (OCPI), so alone it excludes nothing
+        if r.end_time is not None and r.end_time != time(0, 0) and clock >= r.end_time:
             return False
     checks = (
         (r.start_date, local.date(), False),
@@ -201,15 +207,24 @@ class _Period:
 
 def _periods(tariff: Tariff, segments: list[Segment]) -> list[_Period]:
     periods: list[_Period] = []
+    # Per dimension, the elements with a component of it, in list order (looked up once, not
+    # per segment).
+    candidates = {
+        dimension: [
+            (index, element.restrictions)
+            for index, element in enumerate(tariff.elements)
+            if _component(element.price_components, dimension) is not None
+        ]
+        for dimension in Dimension
+    }
     for segment in segments:
         active: dict[Dimension, int] = {}
         # Only what can bill in this state: a TIME price switching while parked is no new
         # period (and no TIME element is listed on a parking period).
         relevant = _CHARGING_DIMENSIONS if segment.charging else _PARKING_DIMENSIONS
         for dimension in relevant:
-            for index, element in enumerate(tariff.elements):
-                has = _component(element.price_components, dimension) is not None
-                if has and holds(element.restrictions, segment):
+            for index, restrictions in candidates[dimension]:
+                if holds(restrictions, segment):
                     active[dimension] = index
                     break
         last = periods[-1] if periods else None
@@ -231,7 +246,35 @@ def _periods(tariff: Tariff, segments: list[Segment]) -> list[_Period]:
     return periods
 
 
-def _cost_lines(tariff: Tariff, periods: list[_Period]) -> list[CostLine]:
+@dataclass(frozen=True)
+class _Exact:
+    """An amount kept exact as a Fraction until it is rounded: a time volume is seconds / 3600,
+    which no Decimal holds (20 minutes is 1/3 h), and 60 digits of it times a price can land
+    just below an exact half cent (12000 s at 0.1965/h is 0.655, not 0.65499...)."""
+
+    excl: Fraction
+    incl: Fraction | None
+
+    def rounded(self, currency: str) -> Price:
+        incl = None if self.incl is None else _round_exact(self.incl, currency)
+        return Price(_round_exact(self.excl, currency), incl)
+
+
+def _sum_exact(amounts: Sequence[_Exact]) -> _Exact:
+    excl = sum((a.excl for a in amounts), Fraction(0))
+    if any(a.incl is None for a in amounts):
+        return _Exact(excl, None)
+    return _Exact(excl, sum((a.incl or Fraction(0) for a in amounts), Fraction(0)))
+
+
+def _round_exact(amount: Fraction, currency: str) -> Decimal:
+    """Half up (away from zero) to the currency's minor unit."""
+    places = minor_unit(currency)
+    units = math.floor(abs(amount) * 10**places + Fraction(1, 2))
+    return Decimal(units if amount >= 0 else -units).scaleb(-places)
+
+
+def _cost_lines(tariff: Tariff, periods: list[_Period]) -> list[tuple[CostLine, _Exact]]:
     # (dimension, element) -> billed volume in native units, in order of first use
     billed: dict[tuple[Dimension, int], Decimal] = {}
     flat = next((p.active[Dimension.FLAT] for p in periods if Dimension.FLAT in p.active), None)
@@ -259,44 +302,32 @@ def _cost_lines(tariff: Tariff, periods: list[_Period]) -> list[CostLine]:
             total = sum((volume for _, volume in entries), Decimal(0))
             rounded = (total / step).to_integral_value(ROUND_CEILING) * step
             billed[(dimension, last_element)] += rounded - total
-    lines: list[CostLine] = []
+    lines: list[tuple[CostLine, _Exact]] = []
     for (dimension, element), native in billed.items():
         component = _component(tariff.elements[element].price_components, dimension)
         assert component is not None
-        volume = native / _UNIT[dimension] if dimension in _UNIT else native
-        excl = volume * component.price
-        incl: Decimal | None
+        unit = Fraction(_UNIT[dimension]) if dimension in _UNIT else Fraction(1)
+        excl = Fraction(native) * Fraction(component.price) / unit
+        incl: Fraction | None
         if component.vat is not None:
-            incl = excl * (100 + component.vat) / 100
+            incl = excl * (100 + Fraction(component.vat)) / 100
         else:
-            incl = None if excl else Decimal(0)
-        lines.append(
-            CostLine(
-                dimension=dimension,
-                tariff_element=element,
-                volume=volume,
-                price=component.price,
-                vat=component.vat,
-                cost=Price(excl, incl),  # exact here; rounded when the record is made
-            )
+            incl = None if excl else Fraction(0)
+        amount = _Exact(excl, incl)
+        line = CostLine(
+            dimension=dimension,
+            tariff_element=element,
+            volume=native / _UNIT[dimension] if dimension in _UNIT else native,
+            price=component.price,
+            vat=component.vat,
+            cost=amount.rounded(tariff.currency),
         )
+        lines.append((line, amount))
     return lines
 
 
 def _round(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-minor_unit(currency)), ROUND_HALF_UP)
-
-
-def _sum(prices: Sequence[Price]) -> Price:
-    excl = sum((p.excl_vat for p in prices), Decimal(0))
-    if any(p.incl_vat is None for p in prices):
-        return Price(excl, None)
-    return Price(excl, sum((p.incl_vat or Decimal(0) for p in prices), Decimal(0)))
-
-
-def _rounded(price: Price, currency: str) -> Price:
-    incl = None if price.incl_vat is None else _round(price.incl_vat, currency)
-    return Price(_round(price.excl_vat, currency), incl)
 
 
 def _clamp(total: Price, tariff: Tariff) -> Price:
@@ -319,21 +350,21 @@ def _record(
     end: datetime,
     energy_wh: Decimal,
     periods: list[_Period],
-    lines: list[CostLine],
+    lines: list[tuple[CostLine, _Exact]],
 ) -> PricedSession:
     currency = tariff.currency
     exact = {
-        dimension: _sum([line.cost for line in lines if line.dimension == dimension])
+        dimension: _sum_exact([amount for line, amount in lines if line.dimension == dimension])
         for dimension in Dimension
     }
-    totals = {dimension: _rounded(price, currency) for dimension, price in exact.items()}
+    totals = {dimension: amount.rounded(currency) for dimension, amount in exact.items()}
     hours = _UNIT[Dimension.TIME]
     return PricedSession(
         currency=currency,
         start_date_time=start,
         end_date_time=end,
         charging_periods=tuple(_charging_period(period) for period in periods),
-        cost_lines=tuple(replace(line, cost=_rounded(line.cost, currency)) for line in lines),
+        cost_lines=tuple(line for line, _ in lines),
         total_energy=energy_wh / 1000,
         total_time=sum((p.seconds for p in periods), Decimal(0)) / hours,
         total_parking_time=sum((p.seconds for p in periods if not p.charging), Decimal(0)) / hours,
@@ -341,7 +372,7 @@ def _record(
         total_energy_cost=totals[Dimension.ENERGY],
         total_time_cost=totals[Dimension.TIME],
         total_parking_cost=totals[Dimension.PARKING_TIME],
-        total_cost=_clamp(_rounded(_sum(list(exact.values())), currency), tariff),
+        total_cost=_clamp(_sum_exact(list(exact.values())).rounded(currency), tariff),
     )
 
 

@@ -149,7 +149,10 @@ def _datetime(value: Any, where: str) -> dt.datetime:
         raise TariffFormatError(where, "must be an ISO 8601 date-time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise TariffFormatError(where, "is out of range") from None
 
 
 def _price(value: Any, where: str) -> Price:

@@ -139,3 +139,85 @@ def test_it_is_in_the_api_schema(operator_api):
     schema = operator_api.get("/api/schema/", {"format": "json"}).json()
 
     assert "post" in schema["paths"][URL]
+
+
+# --- A stored tariff -----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_it_prices_with_a_stored_tariffs_version_in_force(operator_api):
+    from billing.pricing.ocpi import tariff_from_ocpi
+    from billing.services import tariff_create, tariff_version_create
+
+    stored = tariff_create(name="Depot", pricing=tariff_from_ocpi(TARIFF))
+    cheaper = {**TARIFF, "elements": [TARIFF["elements"][1]]}
+    tariff_version_create(tariff=stored, pricing=tariff_from_ocpi(cheaper))
+    request = {"tariff_id": stored.pk, "timezone": "Europe/Amsterdam", "meter_values": METER_VALUES}
+
+    now = operator_api.post(URL, request, format="json")
+    first = operator_api.post(URL, {**request, "version": 1}, format="json")
+
+    assert now.status_code == 200, now.json()
+    assert now.json()["total_cost"] == {"excl_vat": "5.00", "incl_vat": "5.50"}
+    assert first.json()["total_cost"] == {"excl_vat": "7.00", "incl_vat": "7.90"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"tariff_id": 999_999}, "tariff_id"),
+        ({"tariff_id": "one"}, "tariff_id"),
+        ({"tariff_id": 1, "tariff": TARIFF}, "tariff"),
+        ({"tariff_id": None}, "tariff_id"),
+    ],
+)
+def test_it_names_a_bad_stored_tariff_reference(operator_api, changes, field):
+    request = {"timezone": "UTC", "meter_values": METER_VALUES, **changes}
+
+    response = operator_api.post(URL, request, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+@pytest.mark.django_db
+def test_it_names_a_version_the_tariff_does_not_have(operator_api):
+    from billing.pricing.ocpi import tariff_from_ocpi
+    from billing.services import tariff_create
+
+    stored = tariff_create(name="Depot", pricing=tariff_from_ocpi(TARIFF))
+    request = {"tariff_id": stored.pk, "version": 7, "meter_values": METER_VALUES}
+
+    response = operator_api.post(URL, request, format="json")
+
+    assert response.status_code == 400
+    assert "no version 7" in response.json()["version"][0]
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "2024-02-30T10:00:00Z",  # well-formed, no such day: parse_datetime raises
+        "2024-07-01T10:00:00+99:00",  # an offset of 99 hours
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+    ],
+)
+def test_it_answers_400_for_a_timestamp_it_cannot_use(operator_api, timestamp):
+    meter_values = [{"timestamp": timestamp, "energy_wh": 0}]
+
+    response = operator_api.post(URL, body(meter_values=meter_values), format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) in (["meter_values[0].timestamp"], ["meter_values"])
+
+
+@pytest.mark.parametrize("key", ["start_date_time", "end_date_time", "last_updated"])
+def test_it_answers_400_for_a_tariff_date_time_out_of_range(operator_api, key):
+    tariff = {**TARIFF, key: "0001-01-01T00:00:00+01:00"}
+
+    response = operator_api.post(URL, body(tariff=tariff), format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == [f"tariff.{key}"]

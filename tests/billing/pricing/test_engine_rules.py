@@ -224,6 +224,7 @@ def test_it_writes_json_ready_ocpi_with_numbers_as_strings():
 
 AT = dt.datetime(2024, 7, 1, 10, tzinfo=dt.UTC)
 LATER = AT + dt.timedelta(minutes=5)
+WEST = dt.timezone(-dt.timedelta(hours=5))
 
 
 @pytest.mark.parametrize(
@@ -241,6 +242,12 @@ LATER = AT + dt.timedelta(minutes=5)
         ([MeterSample(LATER, D(0))], {"end": AT}, "end is before the last sample"),
         ([MeterSample(AT, D(0))], {"end": AT + dt.timedelta(days=400)}, "at most 366 days"),
         (["not a sample"], {}, "must be a MeterSample"),
+        ([MeterSample(AT, D(0)), MeterSample(LATER, D("1e70"))], {}, "too large"),
+        ([MeterSample(AT, D(0), power_w=D("-1e99"))], {}, "too large"),
+        ([MeterSample(dt.datetime(1, 1, 1, tzinfo=dt.UTC), D(0))], {}, "out of range"),
+        ([MeterSample(dt.datetime(9999, 12, 31, tzinfo=dt.UTC), D(0))], {}, "out of range"),
+        ([MeterSample(dt.datetime(9999, 12, 31, 23, tzinfo=WEST), D(0))], {}, "out of range"),
+        ([MeterSample(AT, D(0))], {"end": dt.datetime.max.replace(tzinfo=WEST)}, "out of range"),
     ],
 )
 def test_it_refuses_input_it_cannot_price_with_a_clear_message(readings, kwargs, message):
@@ -259,3 +266,45 @@ def test_it_prices_a_repeated_identical_sample_once():
 
     assert cost(session) == ("0.30", None)
     assert session.cost_lines[0].dimension == Dimension.ENERGY
+
+
+def test_it_applies_an_end_time_of_midnight_alone_all_day():
+    # OCPI: "To stop at end of the day use: 00:00". Without a start_time that is the whole
+    # day, not never (every clock time is >= 00:00).
+    the_tariff = tariff(element(energy("0.20"), end_time="00:00"), element(energy("0.30")))
+
+    assert cost(priced(the_tariff, "2024-07-01 10:00", charge(60, "10"))) == ("2.00", None)
+
+
+def test_it_rounds_an_exact_half_cent_of_time_up():
+    # 200 minutes at 0.1965/h is 0.655 exactly: half up, 0.66. Dividing the seconds by 3600
+    # before multiplying (10/3 hours, 60 digits) made it 0.65499...9, rounded down to 0.65.
+    session = priced(tariff(element(time("0.1965"))), "2024-07-01 10:00", charge(200, "10"))
+
+    assert cost(session) == ("0.66", None)
+    parked = priced(
+        tariff(element(parking("0.1965", "0"))), "2024-07-01 10:00", charge(1, "1"), park(200)
+    )
+    assert cost(parked) == ("0.66", "0.66")
+
+
+def test_it_prices_the_largest_timeline_against_the_largest_tariff():
+    # The API's largest timeline (10,000 samples over a month) against the parser's largest
+    # tariff (100 elements of time windows). How long it takes is bench/pricing.py's business.
+    windows = [
+        element(
+            time(f"{1 + i / 100}"),
+            start_time=f"{i // 6:02d}:{i % 6 * 10:02d}",
+            end_time=f"{i // 6:02d}:{i % 6 * 10 + 5:02d}",
+        )
+        for i in range(99)
+    ]
+    the_tariff = tariff(*windows, element(energy("0.30")))
+    readings = [
+        MeterSample(AT + dt.timedelta(seconds=259 * i), D(20 * i), D(9000)) for i in range(10_000)
+    ]
+
+    session = price_session(tariff=the_tariff, samples=readings, timezone=AMS)
+
+    assert session.total_energy == D("199.98")
+    assert session.total_energy_cost.excl_vat == D("59.99")

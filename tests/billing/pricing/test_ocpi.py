@@ -233,3 +233,11 @@ def test_it_refuses_an_element_window_that_could_never_apply() -> None:
         tariff_from_ocpi(document)
 
     assert caught.value.field == "elements[2].restrictions.end_date"
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_it_names_a_date_time_that_does_not_fit_in_utc(moment):
+    with pytest.raises(TariffFormatError) as error:
+        tariff_from_ocpi(_with(["last_updated"], moment))
+
+    assert error.value.field == "last_updated"

@@ -1,9 +1,7 @@
-"""REST API of billing under /api/v1/: thin DRF views that parse with csms.api.common (strict
-query parsing, pagination, error shape, ``*_or_404``), read through billing.selectors and
-write through billing.services. Routes: billing/urls.py, mounted by csms/urls.py.
-
-``POST /api/v1/tariffs/preview/`` prices a made-up session with a tariff given as OCPI JSON,
-without storing anything: how operators check a tariff before publishing it.
+"""``POST /api/v1/tariffs/preview/``: price a made-up session with a tariff, storing nothing:
+how operators check a tariff before publishing it (and how the engine is tested from outside).
+The tariff is OCPI JSON (``tariff``) or a stored one (``tariff_id``: its version in force now,
+or ``version``).
 """
 
 from __future__ import annotations
@@ -22,8 +20,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing import selectors
 from billing.pricing.engine import MeterSample, PricingInputError, price_session
 from billing.pricing.ocpi import TariffFormatError, tariff_from_ocpi
+from billing.pricing.tariff import Tariff as PricingTariff
 from csms.permissions import is_operator, is_support
 
 # A guard for a synchronous request, not a business rule: a day of 10-second samples.
@@ -58,7 +58,13 @@ class _MeterValueSerializer(serializers.Serializer):  # the schema only; parsing
 
 
 class TariffPreviewInputSerializer(serializers.Serializer):
-    tariff = serializers.JSONField(help_text="An OCPI 2.2.1 Tariff object.")
+    tariff = serializers.JSONField(
+        required=False, help_text="An OCPI 2.2.1 Tariff object (or give tariff_id)."
+    )
+    tariff_id = serializers.IntegerField(required=False, help_text="A stored tariff instead.")
+    version = serializers.IntegerField(
+        required=False, help_text="With tariff_id: this version, not the one in force now."
+    )
     timezone = serializers.CharField(
         required=False, help_text="IANA zone of the site; default: the server's TIME_ZONE."
     )
@@ -85,7 +91,12 @@ def _decimal(raw: Any, field: str, *, optional: bool = False) -> Decimal | None:
 
 
 def _timestamp(raw: Any, field: str) -> dt.datetime:
-    parsed = parse_datetime(raw) if isinstance(raw, str) else None
+    try:
+        # None when malformed; ValueError when well-formed but impossible (February 30th, an
+        # offset of 99 hours)
+        parsed = parse_datetime(raw) if isinstance(raw, str) else None
+    except ValueError:
+        parsed = None
     if parsed is None:
         raise _bad(field, "Expected an ISO 8601 date-time.")
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
@@ -112,6 +123,36 @@ def _meter_values(raw: Any) -> list[MeterSample]:
             )
         )
     return found
+
+
+def _positive_int(raw: Any, field: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw < 2**31:
+        raise _bad(field, "Expected a positive integer.")
+    return raw
+
+
+def _tariff(body: dict[str, Any]) -> PricingTariff:
+    if ("tariff" in body) == ("tariff_id" in body):
+        raise _bad("tariff", "Give either tariff (OCPI JSON) or tariff_id, not both.")
+    if "tariff" in body:
+        try:
+            return tariff_from_ocpi(body["tariff"])
+        except TariffFormatError as error:
+            field = f"tariff.{error.field}" if error.field else "tariff"
+            raise _bad(field, error.message) from None
+    stored = selectors.tariff_get(pk=_positive_int(body["tariff_id"], "tariff_id"))
+    if stored is None:
+        raise _bad("tariff_id", f"No tariff {body['tariff_id']}.")
+    if body.get("version") is not None:
+        number = _positive_int(body["version"], "version")
+        version = selectors.tariff_version_get(tariff=stored, number=number)
+        if version is None:
+            raise _bad("version", f"Tariff {stored.pk} has no version {number}.")
+    else:
+        version = stored.version_in_force()
+        if version is None:
+            raise _bad("tariff_id", f"Tariff {stored.pk} has no version in force now.")
+    return version.as_pricing()
 
 
 _EXAMPLE = {
@@ -161,13 +202,7 @@ class TariffPreviewApi(APIView):
         body = request.data
         if not isinstance(body, dict):
             raise _bad("non_field_errors", "Expected a JSON object.")
-        if "tariff" not in body:
-            raise _bad("tariff", "This field is required.")
-        try:
-            tariff = tariff_from_ocpi(body["tariff"])
-        except TariffFormatError as error:
-            field = f"tariff.{error.field}" if error.field else "tariff"
-            raise _bad(field, error.message) from None
+        tariff = _tariff(body)
         timezone = body.get("timezone", settings.TIME_ZONE)
         if not isinstance(timezone, str):
             raise _bad("timezone", "Expected an IANA time zone name.")
