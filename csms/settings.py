@@ -220,6 +220,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ConnectorStatusEnum": "csms.models.ChargePointStatus",
         "IdTagStatusEnum": "csms.models.IdTag.Status",
+        "OrderStateEnum": "billing.models.Order.State",
     },
 }
 

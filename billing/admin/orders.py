@@ -159,3 +159,18 @@ class BillingFailureAdmin(ReadOnlyAdmin):
         "updated_at",
     ]
     fields = tuple(readonly_fields)
+
+
+@admin.register(OrderLine)
+class OrderLineAdmin(ReadOnlyAdmin):
+    """Every line of every order, for reconciling (each order's page shows its own)."""
+
+    list_display = ["order", "position", "kind", "dimension", "volume", "amount_excl_vat"]
+    list_filter = ["kind", "dimension"]
+    search_fields = ["=order__id", "=order__transaction__id"]
+    list_select_related = ["order"]
+    readonly_fields = [*OrderLineInline.fields, "order", "created_at"]
+    fields = tuple(readonly_fields)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -113,7 +113,9 @@ class Order(models.Model):
     free_reason = models.CharField(
         max_length=16, choices=FreeReason.choices, blank=True, default=FreeReason.NONE
     )
-    priced = models.JSONField(encoder=DjangoJSONEncoder, help_text="The priced record (OCPI CDR naming) last billed.")
+    priced = models.JSONField(
+        encoder=DjangoJSONEncoder, help_text="The priced record (OCPI CDR naming) last billed."
+    )
     priced_through_sample = models.BigIntegerField(
         default=0, help_text="Newest meter sample id the priced record includes."
     )

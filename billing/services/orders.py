@@ -435,9 +435,7 @@ def billing_failures_retry(*, now: datetime | None = None) -> int:
     due = BillingFailure.objects.filter(
         resolved_at__isnull=True, next_attempt_at__lte=now
     ).values_list("transaction_id", "kind")[:SWEEP_BATCH]
-    return sum(
-        billing_run(transaction_id=tx_id, kind=kind, now=now) for tx_id, kind in list(due)
-    )
+    return sum(billing_run(transaction_id=tx_id, kind=kind, now=now) for tx_id, kind in list(due))
 
 
 def billing_sweep(*, now: datetime | None = None) -> dict[str, int]:
