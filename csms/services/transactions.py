@@ -16,7 +16,7 @@ from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from csms import batching, signals
-from csms.metering import Register, energy_settle, register_wh
+from csms.metering import Register, energy_settle, meter_reading_wh, register_wh
 from csms.models import (
     ChargePoint,
     ChargePointStatus,
@@ -233,10 +233,27 @@ def transactions_close_stale(
         tx.meter_stop = meter_stop
         tx.stopped_at = max(end, tx.started_at)
         tx.stop_reason = reason
-        energy = meter_stop - tx.meter_start
+        # last_meter_wh is in Wh whatever unit the samples came in; meterStart is as sent, so a
+        # station whose registers are in kWh may have sent it in kWh (csms.metering).
+        first, last = _register_bounds(tx, ())
+        start_wh = meter_reading_wh(
+            tx.meter_start,
+            kwh_registers=bool((first and first.kwh) or (last and last.kwh)),
+            near=first.wh if first else None,
+        )
+        energy = int((Decimal(meter_stop) - start_wh).to_integral_value())
         tx.energy_wh = energy if abs(energy) < 2**63 else None
+        if start_wh != tx.meter_start:
+            tx.energy_note = "meterStart read as kWh, like the station's register samples"
         tx.save(
-            update_fields=["meter_stop", "stopped_at", "stop_reason", "energy_wh", "updated_at"]
+            update_fields=[
+                "meter_stop",
+                "stopped_at",
+                "stop_reason",
+                "energy_wh",
+                "energy_note",
+                "updated_at",
+            ]
         )
         logger.info(
             "closed stale transaction %s of %s connector %s (%s, meter_stop %s)",

@@ -106,3 +106,29 @@ def test_the_stop_stores_the_flag_and_the_energy_the_samples_show(operator_api):
     body = operator_api.get(f"/api/v1/transactions/{tx.pk}/").json()
     assert body["meter_stop_implausible"] is True and body["energy_wh"] == 7000
     assert "below meterStart" in body["energy_note"]
+
+
+@pytest.mark.django_db
+def test_a_stale_close_reads_a_kwh_meter_start_like_the_stop_does():
+    from csms.models import Transaction
+    from csms.services.transactions import transactions_close_stale
+
+    station = make_charge_point()
+    # meterStart 12 (kWh, like its samples); the live view holds the last sample in Wh.
+    tx = make_transaction(charge_point=station, meter_start=12, started_at=START)
+    for minutes, kwh in ((10, "12.1"), (40, "12.3")):
+        MeterValue.objects.create(
+            charge_point=station, connector_id=1, transaction=tx,
+            timestamp=START + dt.timedelta(minutes=minutes),
+            value=kwh, value_decimal=Decimal(kwh), unit="kWh",
+        )  # fmt: skip
+    Transaction.objects.filter(pk=tx.pk).update(
+        last_meter_wh=12_300, last_meter_at=START + dt.timedelta(minutes=40)
+    )
+
+    (closed,) = transactions_close_stale(
+        sessions=Transaction.objects.filter(pk=tx.pk), reason="StaleReboot", evidence_at=STOP
+    )
+
+    assert closed.energy_wh == 300  # not 12,300 - 12
+    assert "kWh" in closed.energy_note
