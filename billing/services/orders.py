@@ -280,6 +280,9 @@ def order_create(*, transaction_id: int) -> Order | None:
     return order
 
 
+_VOLUME_PLACES = Decimal("0.000001")
+
+
 def _totals(lines: list[OrderLine] | tuple[LineSpec, ...]) -> dict[str, list[Decimal | None]]:
     """Per dimension: [volume, excl, incl] summed (incl None once any is unknown)."""
     sums: dict[str, list[Decimal | None]] = {}
@@ -288,7 +291,9 @@ def _totals(lines: list[OrderLine] | tuple[LineSpec, ...]) -> dict[str, list[Dec
             values = (line.volume, line.amount_excl_vat, line.amount_incl_vat)
             dimension = line.dimension
         else:
-            values = (line.volume, line.excl, line.incl)
+            # Compared with stored lines, whose volumes keep 6 places: unrounded engine
+            # volumes (1/3 h) would differ from them on every re-price by a zero adjustment.
+            values = (line.volume.quantize(_VOLUME_PLACES), line.excl, line.incl)
             dimension = line.dimension
         current = sums.setdefault(dimension, [Decimal(0), Decimal(0), Decimal(0)])
         current[0] = (current[0] or Decimal(0)) + values[0]
@@ -306,8 +311,11 @@ def order_reprice(*, transaction_id: int) -> Order | None:
     its adjustment lines and totals but keeps its state. Returns the order, or None when the
     session has none yet (``order_create`` will price everything)."""
     with transaction.atomic():
+        # of=("self",): the order row only. A plain FOR UPDATE over the join would also lock
+        # the session row, which a StopTransaction (and its whole gateway batch) then waits on
+        # for as long as the pricing takes.
         order = (
-            Order.objects.select_for_update()
+            Order.objects.select_for_update(of=("self",))
             .select_related("transaction")
             .filter(transaction_id=transaction_id)
             .first()
@@ -482,9 +490,16 @@ def billing_sweep(*, now: datetime | None = None) -> dict[str, int]:
         measurand__in=TIMELINE_MEASURANDS,
         value_decimal__isnull=False,
     )
+    # A re-price that keeps failing waits for its backoff (billing_retry_failed), like an
+    # unbilled session: it must not take a sweep slot every minute.
+    open_order_failure = BillingFailure.objects.filter(
+        transaction_id=OuterRef("transaction_id"), resolved_at__isnull=True
+    )
     late = (
         Order.objects.filter(created_at__gte=now - LATE_SAMPLES_WINDOW)
         .filter(Exists(newer))
+        .exclude(Exists(open_order_failure))
+        .order_by("pk")
         .values_list("transaction_id", flat=True)[:SWEEP_BATCH]
     )
     repriced = sum(

@@ -263,3 +263,18 @@ def test_the_sweep_reprices_orders_with_newer_samples():
     assert billing_sweep()["repriced"] == 1
     assert Order.objects.get(transaction=tx).lines.filter(kind="adjustment").exists()
     assert billing_sweep()["repriced"] == 0
+
+
+def test_a_late_sample_that_changes_no_price_adds_no_line():
+    # 20 minutes is 1/3 h: stored lines keep 6 places, the engine's volume is exact, and the
+    # two must compare equal or every re-price writes a zero adjustment.
+    make_tariff(energy="0.30", time="1.20", vat="20")
+    tx = stopped_session(minutes=20, energy_wh=3000)
+    order = order_create(transaction_id=tx.pk)
+    assert order is not None
+    before = lines(order)
+
+    add_samples(tx, [(10, 1000 + 1500)])  # on the straight line the session already had
+    order_reprice(transaction_id=tx.pk)
+
+    assert lines(order) == before
