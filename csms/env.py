@@ -7,6 +7,7 @@ variable, so a typo in a deployment stops the process at start-up instead of mis
 from __future__ import annotations
 
 import os
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -64,6 +65,21 @@ def env_float(name: str, default: float, *, minimum: float | None = None) -> flo
     except ValueError:
         raise ImproperlyConfigured(f"{name}={value!r} is not a number.") from None
     if minimum is not None and parsed < minimum:
+        raise ImproperlyConfigured(f"{name}={parsed} must be at least {minimum}.")
+    return parsed
+
+
+def env_decimal(name: str, default: str, *, minimum: str | None = None) -> Decimal:
+    """A Decimal setting (money): parsed from the string, never through float."""
+    value = os.environ.get(name)
+    raw = default if value is None or value.strip() == "" else value.strip()
+    try:
+        parsed = Decimal(raw)
+    except InvalidOperation:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a decimal number.") from None
+    if not parsed.is_finite():
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a finite number.")
+    if minimum is not None and parsed < Decimal(minimum):
         raise ImproperlyConfigured(f"{name}={parsed} must be at least {minimum}.")
     return parsed
 

@@ -7,6 +7,7 @@ Redis-brokered Celery. DEBUG is off unless asked for; with DEBUG off a SECRET_KE
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -15,6 +16,7 @@ from csms.env import (
     database_from_parts,
     database_from_url,
     env_bool,
+    env_decimal,
     env_float,
     env_int,
     env_list,
@@ -47,6 +49,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "rest_framework.authtoken",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csms",
@@ -178,6 +181,69 @@ CELERY_BEAT_SCHEDULE = {
 # many Wh is a free order (a driver who plugged in and changed their mind pays nothing).
 BILLING_FREE_BELOW_SECONDS = env_int("BILLING_FREE_BELOW_SECONDS", 120, minimum=0)
 BILLING_FREE_BELOW_WH = env_int("BILLING_FREE_BELOW_WH", 200, minimum=0)
+
+# --- Driver wallet, payments and the app (wallet) ---------------------------------------------
+# Every wallet is in the platform currency; money is Decimal at that currency's minor unit.
+WALLET_CURRENCY = env_str("WALLET_CURRENCY", "EUR")
+WALLET_TOP_UP_MIN = env_decimal("WALLET_TOP_UP_MIN", "5", minimum="0.01")
+WALLET_TOP_UP_MAX = env_decimal("WALLET_TOP_UP_MAX", "500", minimum="0.01")
+# Starting from the app: the wallet must hold at least WALLET_SESSION_MIN_BALANCE; the session
+# then holds WALLET_SESSION_HOLD (capped by the balance). When the running cost comes within
+# WALLET_HOLD_MARGIN of the hold, WALLET_HOLD_EXTENSION more is held (capped by the balance);
+# when nothing is left to hold, the session is stopped remotely.
+WALLET_SESSION_MIN_BALANCE = env_decimal("WALLET_SESSION_MIN_BALANCE", "5", minimum="0")
+WALLET_SESSION_HOLD = env_decimal("WALLET_SESSION_HOLD", "20", minimum="0.01")
+WALLET_HOLD_MARGIN = env_decimal("WALLET_HOLD_MARGIN", "1", minimum="0")
+WALLET_HOLD_EXTENSION = env_decimal("WALLET_HOLD_EXTENSION", "10", minimum="0.01")
+# Seconds a station has, after accepting RemoteStartTransaction, to send StartTransaction
+# (the driver plugging in) before the app session fails and its hold is released.
+WALLET_START_TIMEOUT = env_int("WALLET_START_TIMEOUT", 180, minimum=10)
+# "sandbox" (built in, no internet; the default) or "stripe" (needs STRIPE_SECRET_KEY and
+# STRIPE_WEBHOOK_SECRET).
+PAYMENT_PROVIDER = env_str("PAYMENT_PROVIDER", "sandbox")
+# The sandbox signs its callbacks like a provider signs webhooks; empty derives a key from
+# SECRET_KEY.
+SANDBOX_WEBHOOK_SECRET = env_str("SANDBOX_WEBHOOK_SECRET", "")
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
+# Seconds a webhook's signed timestamp may be old (Stripe's default tolerance is 300).
+PAYMENT_WEBHOOK_TOLERANCE = env_int("PAYMENT_WEBHOOK_TOLERANCE", 300, minimum=1)
+# Where the platform is reached from outside: QR codes and sandbox checkout links use it.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
+# The seller on invoices.
+INVOICE_SELLER_NAME = env_str("INVOICE_SELLER_NAME", "Open CSMS Charging B.V.")
+INVOICE_SELLER_ADDRESS = env_str("INVOICE_SELLER_ADDRESS", "Example Street 1, 1000 AA Amsterdam")
+INVOICE_SELLER_VAT_ID = env_str("INVOICE_SELLER_VAT_ID", "NL000000000B01")
+INVOICE_SELLER_EMAIL = env_str("INVOICE_SELLER_EMAIL", "billing@example.com")
+INVOICE_NUMBER_PREFIX = env_str("INVOICE_NUMBER_PREFIX", "INV")
+
+# Files: invoices (and later firmware, diagnostics) in Django's storage; local by default.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
+MEDIA_URL = "/media/"
+
+# E-mail (password resets): printed to the console unless an SMTP host is configured.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "no-reply@localhost")
+
+# The app's tokens: short-lived access tokens, rotating refresh tokens (a used or logged-out
+# refresh token is blacklisted).
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 5, minimum=1)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 30, minimum=1)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
 
 # --- Auth, API -------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

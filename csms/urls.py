@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("csms.api.urls")),
     path("api/v1/", include("ocpp_gateway.api.urls")),
     path("api/v1/", include("billing.urls")),
+    path("", include("wallet.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

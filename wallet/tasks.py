@@ -1,5 +1,17 @@
-"""Celery tasks of wallet: each takes ids (never model instances) and calls one service.
-Empty until the wallet issue lands.
-"""
+"""Celery tasks of wallet: each takes ids (never model instances) and calls one service."""
 
 from __future__ import annotations
+
+from celery import shared_task
+
+from wallet.services import invoices, settlement
+
+
+@shared_task(acks_late=True)
+def order_settle(order_id: int) -> None:
+    settlement.order_settle(order_id=order_id)
+
+
+@shared_task(acks_late=True)
+def invoice_render(invoice_id: int) -> None:
+    invoices.invoice_render(invoice_id=invoice_id)

@@ -35,6 +35,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from billing.events import order_billed_on_commit
 from billing.models import BillingFailure, Order, OrderLine, SessionPricing
 from billing.pricing.engine import PricedSession
 from billing.pricing.ocpi import tariff_from_ocpi
@@ -274,6 +275,7 @@ def order_create(*, transaction_id: int) -> Order | None:
             )
     except IntegrityError:  # a concurrent run wrote it first: theirs is the order
         return Order.objects.get(transaction_id=transaction_id)
+    order_billed_on_commit(order_id=order.pk)
     logger.info(
         "order %s for transaction %s: %s %s", order.pk, tx.pk, order.total_excl_vat, order.currency
     )
@@ -371,6 +373,8 @@ def order_reprice(*, transaction_id: int) -> Order | None:
             order.state = _state_for(billed)
             order.free_reason = billed.free_reason
         order.save()
+        if adjustments:
+            order_billed_on_commit(order_id=order.pk)
     if adjustments:
         logger.info(
             "order %s re-priced after late samples: %d adjustment line(s), total %s",

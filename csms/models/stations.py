@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
@@ -221,6 +222,16 @@ class ChargePointStatus(models.TextChoices):
     FAULTED = "Faulted"
 
 
+# Connector codes: what a driver types (or a QR code carries) to start charging at a connector.
+# No 0/O or 1/I: a code is read off a sticker.
+CONNECTOR_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+CONNECTOR_CODE_LENGTH = 8
+
+
+def connector_code_new() -> str:
+    return "".join(secrets.choice(CONNECTOR_CODE_ALPHABET) for _ in range(CONNECTOR_CODE_LENGTH))
+
+
 class Connector(models.Model):
     """Current state of one connector; connector 0 is the station as a whole."""
 
@@ -228,6 +239,12 @@ class Connector(models.Model):
         ChargePoint, on_delete=models.CASCADE, related_name="connectors"
     )
     connector_id = models.PositiveIntegerField()
+    code = models.CharField(
+        max_length=16,
+        unique=True,
+        default=connector_code_new,
+        help_text="What a driver types, or scans from the connector's QR code, to charge here.",
+    )
     status = models.CharField(max_length=16, choices=ChargePointStatus.choices, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     info = models.CharField(max_length=50, blank=True)

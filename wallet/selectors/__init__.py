@@ -1,0 +1,1 @@
+"""Reads of wallet, shaped for its API and admin, one module per sub-domain."""

@@ -1,0 +1,196 @@
+"""Settling orders from wallets: when billing writes (or re-prices) a session's order, the
+driver's wallet pays it.
+
+The order total (incl. VAT where known) is rounded to the currency's minor unit and charged
+from the session's hold, then from the available balance; what neither covers becomes a
+receivable and the order ``unpaid`` (the next top-up settles it first). The rest of the hold
+is released. A paid order gets its invoice. A re-priced order is charged (or refunded) the
+difference, once per re-price. Sessions started with a driver's RFID card settle the same way,
+with nothing held.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from billing.models import Order
+from wallet.models import AppSession, JournalEntry, Wallet
+from wallet.money import quantize
+from wallet.services.invoices import invoice_issue
+from wallet.services.ledger import (
+    ZERO,
+    ledger_capture,
+    ledger_order_refund,
+    ledger_release,
+    wallet_accounts,
+    wallet_lock,
+)
+
+logger = logging.getLogger(__name__)
+
+SETTLED_STATES = (Order.State.PAID, Order.State.UNPAID, Order.State.REFUNDED)
+
+
+def order_amounts(*, order: Order) -> tuple[Decimal, Decimal]:
+    """``(total, vat)`` the driver pays for ``order``, at the minor unit. Without a VAT rate
+    on some component (OCPI: unknown, not zero) the total is the amount excl. VAT."""
+    currency = order.currency
+    excl = quantize(order.total_excl_vat, currency)
+    if order.total_incl_vat is None:
+        return excl, ZERO
+    incl = quantize(order.total_incl_vat, currency)
+    return incl, incl - excl
+
+
+def _charged(order: Order) -> Decimal:
+    """What captures less re-price refunds have charged for ``order`` so far (an operator's
+    refund is not a re-price: it does not make the order due again)."""
+    entries = JournalEntry.objects.filter(order=order, refund__isnull=True)
+    captured = entries.filter(kind=JournalEntry.Kind.CAPTURE).aggregate(total=Sum("amount"))
+    repriced = entries.filter(kind=JournalEntry.Kind.REFUND).aggregate(total=Sum("amount"))
+    return (captured["total"] or ZERO) - (repriced["total"] or ZERO)
+
+
+def _release_rest(
+    *, wallet: Wallet, accounts: dict, session: AppSession, captured: Decimal
+) -> None:
+    rest = session.held - captured
+    if rest > ZERO:
+        ledger_release(
+            wallet=wallet,
+            accounts=accounts,
+            amount=min(rest, accounts["held"].balance),
+            idempotency_key=f"session:{session.pk}:release-final",
+            memo="Rest of the session's hold released",
+            session=session,
+        )
+    session.held = ZERO
+
+
+def order_settle(*, order_id: int) -> Order:
+    """Charge the order to its driver's wallet (see the module docstring). Idempotent: a
+    retry, or a second delivery of the event, posts nothing more. An order whose driver has
+    no wallet, or in another currency than the wallet, stays ``pending`` (logged)."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update(of=("self",)).get(pk=order_id)
+        wallet_id = (
+            Wallet.objects.filter(user_id=order.driver_id).values_list("pk", flat=True).first()
+            if order.driver_id
+            else None
+        )
+        session = (
+            AppSession.objects.select_for_update().filter(transaction_id=order.transaction_id)
+        ).first()
+        if wallet_id is None:
+            return order
+        wallet = wallet_lock(wallet_id=wallet_id)
+        accounts = wallet_accounts(wallet=wallet)
+        if order.currency != wallet.currency:
+            logger.warning(
+                "order %s is in %s, the wallet of driver %s in %s: left pending",
+                order.pk,
+                order.currency,
+                order.driver_id,
+                wallet.currency,
+            )
+            if session is not None:
+                _release_rest(wallet=wallet, accounts=accounts, session=session, captured=ZERO)
+                _session_finish(session)
+            return order
+        if order.state == Order.State.REFUNDED:
+            return order
+        total, vat = order_amounts(order=order)
+        charged = _charged(order)
+        due = total - charged
+        held = session.held if session is not None else ZERO
+        captured = ZERO
+        shortfall = ZERO
+        if due > ZERO:
+            # The VAT of a difference: the order's VAT less what earlier captures carried.
+            vat_so_far = _vat_charged(order)
+            capture = ledger_capture(
+                wallet=wallet,
+                accounts=accounts,
+                total=due,
+                vat=vat - vat_so_far,
+                held=held,
+                idempotency_key=f"order:{order.pk}:capture:{order.priced_through_sample}",
+                memo=f"Charging at {order.charge_point.identity if order.charge_point_id else ''}",
+                order=order,
+                session=session,
+            )
+            captured = capture.from_held
+            shortfall = capture.shortfall
+        elif due < ZERO:
+            ledger_order_refund(
+                wallet=wallet,
+                accounts=accounts,
+                amount=-due,
+                vat=_vat_charged(order) - vat,
+                idempotency_key=f"order:{order.pk}:reprice:{order.priced_through_sample}",
+                memo="Session re-priced lower",
+                order=order,
+            )
+        if session is not None and session.held:
+            _release_rest(wallet=wallet, accounts=accounts, session=session, captured=captured)
+            _session_finish(session)
+        elif session is not None:
+            _session_finish(session)
+        owed = accounts["receivable"].balance
+        if order.state == Order.State.FREE or total == ZERO:
+            pass  # billing's word: nothing to pay
+        elif shortfall > ZERO or (order.state == Order.State.UNPAID and owed > ZERO):
+            order.state = Order.State.UNPAID
+        else:
+            order.state = Order.State.PAID
+        order.save(update_fields=["state", "updated_at"])
+        if order.state == Order.State.PAID:
+            invoice_issue(order=order)
+    return order
+
+
+def _vat_charged(order: Order) -> Decimal:
+    """VAT credited for ``order`` so far by captures less re-price refunds (from the VAT legs)."""
+    from wallet.models import LedgerAccount, Posting
+
+    legs = Posting.objects.filter(
+        entry__order=order,
+        entry__refund__isnull=True,
+        account__kind=LedgerAccount.Kind.VAT_PAYABLE,
+    ).aggregate(total=Sum("amount"))
+    return -(legs["total"] or ZERO)  # VAT payable is credit-normal: credits are negative
+
+
+def _session_finish(session: AppSession) -> None:
+    session.state = AppSession.State.FINISHED
+    session.finished_at = session.finished_at or timezone.now()
+    session.save(update_fields=["state", "held", "finished_at", "updated_at"])
+
+
+def receivables_settle_orders(*, wallet: Wallet) -> int:
+    """After a receivable was paid off: mark the driver's unpaid orders paid, oldest first,
+    while what is still owed is less than what they came to. Call holding the wallet lock.
+    Returns how many orders became paid (each gets its invoice)."""
+    owed = wallet_accounts(wallet=wallet)["receivable"].balance
+    unpaid = list(
+        Order.objects.select_for_update(of=("self",))
+        .filter(driver_id=wallet.user_id, state=Order.State.UNPAID)
+        .order_by("-stopped_at", "-id")
+    )
+    paid = 0
+    # Newest first carry what is still owed; once that is accounted for, the older are paid.
+    remaining = owed
+    for order in unpaid:
+        if remaining > ZERO:
+            remaining -= order_amounts(order=order)[0]
+            continue
+        order.state = Order.State.PAID
+        order.save(update_fields=["state", "updated_at"])
+        invoice_issue(order=order)
+        paid += 1
+    return paid
