@@ -176,6 +176,7 @@ CELERY_BEAT_SCHEDULE = {
     "close-stale-sessions": {"task": "csms.tasks.transactions_close_stale", "schedule": 60.0},
     "billing-sweep": {"task": "billing.tasks.billing_sweep", "schedule": 60.0},
     "billing-retry": {"task": "billing.tasks.billing_failures_retry", "schedule": 60.0},
+    "settle-orders": {"task": "wallet.tasks.orders_settle_sweep", "schedule": 60.0},
 }
 # Billing policy: a session shorter than this many seconds that also delivered less than this
 # many Wh is a free order (a driver who plugged in and changed their mind pays nothing).

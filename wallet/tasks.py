@@ -15,3 +15,8 @@ def order_settle(order_id: int) -> None:
 @shared_task(acks_late=True)
 def invoice_render(invoice_id: int) -> None:
     invoices.invoice_render(invoice_id=invoice_id)
+
+
+@shared_task(acks_late=True)
+def orders_settle_sweep() -> None:
+    settlement.orders_settle_sweep()

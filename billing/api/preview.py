@@ -159,11 +159,11 @@ _EXAMPLE = {
     "tariff": {
         "currency": "EUR",
         "elements": [
-            {"price_components": [{"type": "FLAT", "price": 0.5, "vat": 21}]},
-            {"price_components": [{"type": "ENERGY", "price": 0.25, "vat": 21, "step_size": 1}]},
+            {"price_components": [{"type": "FLAT", "price": "0.50", "vat": 21}]},
+            {"price_components": [{"type": "ENERGY", "price": "0.25", "vat": 21, "step_size": 1}]},
             {
                 "price_components": [
-                    {"type": "PARKING_TIME", "price": 2.0, "vat": 21, "step_size": 900}
+                    {"type": "PARKING_TIME", "price": "2.00", "vat": 21, "step_size": 900}
                 ]
             },
         ],

@@ -12,10 +12,11 @@ with nothing held.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from billing.models import Order
@@ -194,3 +195,29 @@ def receivables_settle_orders(*, wallet: Wallet) -> int:
         invoice_issue(order=order)
         paid += 1
     return paid
+
+
+def orders_settle_sweep(*, older_than_seconds: int = 60, limit: int = 500) -> int:
+    """Settle what the event missed: pending orders of drivers with a wallet in the order's
+    currency, written more than ``older_than_seconds`` ago (a settlement task lost with the
+    broker, or one that failed). Each in its own transaction; one failing does not stop the
+    rest. Returns how many were settled."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    ids = list(
+        Order.objects.filter(
+            state=Order.State.PENDING,
+            driver__wallet__currency=F("currency"),
+            updated_at__lt=cutoff,
+        )
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    settled = 0
+    for order_id in ids:
+        try:
+            order = order_settle(order_id=order_id)
+        except Exception:
+            logger.exception("settling order %s failed; the next sweep retries", order_id)
+            continue
+        settled += order.state != Order.State.PENDING
+    return settled
