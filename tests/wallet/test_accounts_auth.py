@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
+from django.db import connection, connections
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from tests.wallet.factories import make_driver
 from wallet.models import LedgerAccount, Wallet
@@ -243,8 +248,6 @@ def test_it_refuses_a_forged_refresh_token():
 
 
 def test_it_refuses_refreshing_a_staff_token(operator: Any):
-    from rest_framework_simplejwt.tokens import RefreshToken
-
     response = APIClient().post(
         REFRESH, {"refresh": str(RefreshToken.for_user(operator))}, format="json"
     )
@@ -261,6 +264,38 @@ def test_it_logs_out_by_blacklisting_the_refresh_token(app_driver: Any):
     # A retried log-out is fine; a forged token is not.
     assert APIClient().post(LOGOUT, {"refresh": pair["refresh"]}).status_code == 204
     assert APIClient().post(LOGOUT, {"refresh": "forged"}).status_code == 401
+
+
+def test_it_refuses_logging_out_an_expired_token_without_crashing(app_driver: Any):
+    token = RefreshToken.for_user(app_driver)
+    token.set_exp(lifetime=-timedelta(seconds=1))
+    token.blacklist()
+    response = APIClient().post(LOGOUT, {"refresh": str(token)}, format="json")
+    assert response.status_code == 401
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locks: SQLite runs one writer anyway"
+)
+@pytest.mark.django_db(transaction=True)
+def test_it_rotates_a_refresh_token_once_when_two_refreshes_race(app_driver: Any):
+    raw = login("dana@example.com").data["refresh"]
+    barrier = threading.Barrier(2)
+    codes: list[int] = []
+
+    def refresh() -> None:
+        try:
+            barrier.wait()
+            codes.append(APIClient().post(REFRESH, {"refresh": raw}, format="json").status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=refresh) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(codes) == [200, 401]
 
 
 # --- Password change ------------------------------------------------------------------------------
@@ -316,7 +351,19 @@ def test_it_lets_only_drivers_change_their_password_here(
 
 
 @pytest.fixture
-def ask_reset(django_capture_on_commit_callbacks: Any) -> Any:
+def eager_celery() -> Iterator[None]:
+    """The e-mail task runs in place, whether or not this run has a broker (REDIS_URL runs
+    are not eager by default)."""
+    from csms.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def ask_reset(django_capture_on_commit_callbacks: Any, eager_celery: None) -> Any:
     """POST a reset request and run what it queued on commit (the e-mail task)."""
 
     def _ask(email: str) -> Any:

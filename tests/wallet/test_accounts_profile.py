@@ -195,6 +195,11 @@ def test_it_unlinks_a_card_whose_number_has_a_slash(driver_app: APIClient, app_d
     assert IdTag.objects.get(key="FLEET/12").user is None
 
 
+def test_it_refuses_unlinking_a_value_no_card_can_have(driver_app: APIClient):
+    assert driver_app.delete(card_url("BAD%00TAG")).status_code == 400
+    assert driver_app.delete(card_url("X" * 21)).status_code == 400
+
+
 def test_it_does_not_unlink_a_card_while_its_session_runs(driver_app: APIClient, app_driver: Any):
     tag = make_id_tag(id_tag="MINE", user=app_driver)
     make_transaction(id_tag="MINE", id_tag_ref=tag)
