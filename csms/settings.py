@@ -211,6 +211,11 @@ STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
 PAYMENT_WEBHOOK_TOLERANCE = env_int("PAYMENT_WEBHOOK_TOLERANCE", 300, minimum=1)
 # Where the platform is reached from outside: QR codes and sandbox checkout links use it.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
+# The link of the app's password-reset e-mail ({uid} and {token} filled in): a universal /
+# app link the driver app opens; it posts both to /api/v1/app/auth/password/reset/confirm/.
+APP_PASSWORD_RESET_URL = env_str(
+    "APP_PASSWORD_RESET_URL", PUBLIC_BASE_URL + "/app/password-reset?uid={uid}&token={token}"
+)
 # The seller on invoices.
 INVOICE_SELLER_NAME = env_str("INVOICE_SELLER_NAME", "Open CSMS Charging B.V.")
 INVOICE_SELLER_ADDRESS = env_str("INVOICE_SELLER_ADDRESS", "Example Street 1, 1000 AA Amsterdam")
@@ -244,6 +249,9 @@ SIMPLE_JWT = {
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
     "AUTH_HEADER_TYPES": ("Bearer",),
+    # Tokens carry a digest of the password they were issued under: a password change or
+    # reset ends every access token at once, not ACCESS_TOKEN_LIFETIME later.
+    "CHECK_REVOKE_TOKEN": True,
 }
 
 # --- Auth, API -------------------------------------------------------------------------------
@@ -273,6 +281,13 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "csms.api.common.exception_handler",
+    # Requests per client address (wallet.api.accounts.AppAuthThrottle), on top of the failed
+    # log-in limits of csms.authentication.
+    "DEFAULT_THROTTLE_RATES": {
+        "app_signup": env_str("APP_SIGNUP_RATE", "10/hour"),
+        "app_login": env_str("APP_LOGIN_RATE", "20/min"),
+        "app_password_reset": env_str("APP_PASSWORD_RESET_RATE", "5/hour"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "CSMS API",

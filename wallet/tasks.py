@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from wallet.services import invoices, settlement
+from wallet.services import accounts, invoices, settlement
 
 
 @shared_task(acks_late=True)
@@ -20,3 +20,8 @@ def invoice_render(invoice_id: int) -> None:
 @shared_task(acks_late=True)
 def orders_settle_sweep() -> None:
     settlement.orders_settle_sweep()
+
+
+@shared_task(acks_late=True)
+def password_reset_send(user_id: int) -> None:
+    accounts.password_reset_send(user_id=user_id)
