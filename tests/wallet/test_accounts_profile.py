@@ -179,13 +179,15 @@ def test_it_limits_the_cards_of_an_account(driver_app: APIClient, app_driver: An
     assert f"at most {MAX_CARDS}" in str(response.data["id_tag"])
 
 
-def test_it_unlinks_a_driver_s_card(driver_app: APIClient, app_driver: Any):
+def test_it_unlinks_a_driver_s_card_and_blocks_it(driver_app: APIClient, app_driver: Any):
     make_id_tag(id_tag="MINE", user=app_driver)
     response = driver_app.delete(card_url("mine"))
     assert response.status_code == 204
     tag = IdTag.objects.get(key="MINE")
     assert tag.user is None
-    assert tag.status == IdTag.Status.ACCEPTED  # kept: it is still a registered card
+    # Blocked: a lost card its driver unlinks must not charge on nobody's account.
+    assert tag.status == IdTag.Status.BLOCKED
+    assert "Unlinked by its driver" in tag.note
     assert driver_app.get(CARDS).data == []
 
 

@@ -291,8 +291,9 @@ def _card_limit(*, user: Any) -> None:
 
 def card_unlink(*, tag: IdTag) -> None:
     """Unlink the driver's card (the caller found it among theirs): it stays in the registry,
-    unowned, with its status. CardUnavailable for the virtual tag, CardInUse while a session
-    started with it runs (its order would lose its driver)."""
+    unowned and Blocked, so a lost card the driver unlinks cannot charge on nobody's account
+    (an operator unblocks it for a new owner). CardUnavailable for the virtual tag, CardInUse
+    while a session started with it runs (its order would lose its driver)."""
     if _is_virtual(tag):
         raise CardUnavailable("The app's virtual tag cannot be unlinked.")
     with transaction.atomic():
@@ -302,5 +303,10 @@ def card_unlink(*, tag: IdTag) -> None:
                 "A session started with this card is running: unlink it once it has ended."
             )
         owner = locked.user_id
-        id_tag_update(tag=locked, user=None)
+        id_tag_update(
+            tag=locked,
+            user=None,
+            status=IdTag.Status.BLOCKED,
+            note=f"Unlinked by its driver (user {owner}) on {timezone.now():%Y-%m-%d}",
+        )
     cards_logger.info("card %s unlinked from user %s", locked.id_tag, owner)
