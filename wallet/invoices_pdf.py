@@ -54,6 +54,7 @@ class InvoiceLine:
     vat_rate: Decimal | None  # percent; None: unknown
     amount_excl_vat: Decimal
     amount_incl_vat: Decimal | None
+    show_volume: bool = True  # False: a rounding line (no quantity, no rate of its own)
 
 
 @dataclass(frozen=True)
@@ -307,9 +308,9 @@ def invoice_pdf(doc: InvoiceDocument, *, font: str = "Helvetica", bold_font: str
         line_rows.append(
             [
                 Paragraph(pdf_text(line.description), s["cell"]),
-                volume_text(line.volume, line.unit),
+                volume_text(line.volume, line.unit) if line.show_volume else "",
                 unit_price_text(line.unit_price, cur),
-                rate_text(line.vat_rate),
+                rate_text(line.vat_rate) if line.show_volume else "",
                 _plain(line.amount_excl_vat, cur),
                 "" if line.amount_incl_vat is None else _plain(line.amount_incl_vat, cur),
             ]

@@ -40,9 +40,7 @@ def paid_order(driver: Any | None = None) -> Order:
     marked paid as settlement would."""
     driver = driver or make_driver()
     tag = make_id_tag(user=driver)
-    order = order_create(
-        transaction_id=stopped_session(id_tag=tag.id_tag, id_tag_ref=tag).pk
-    )
+    order = order_create(transaction_id=stopped_session(id_tag=tag.id_tag, id_tag_ref=tag).pk)
     assert order is not None
     order.state = Order.State.PAID
     order.save()
@@ -200,3 +198,21 @@ def test_it_prints_latin_names_as_they_are_and_folds_other_scripts():
     assert pdf_text("Łukasz Dvořák") == "Lukasz Dvorák"
     assert pdf_text("Дмитрий 王") == "??????? ?"
     assert pdf_text("A & <B>") == "A &amp; &lt;B&gt;"
+
+
+def test_billings_rounding_line_goes_to_the_rated_vat_row_not_a_row_without_rate():
+    # Energy 7.85 + time 1.90 + fee 0.50 incl. VAT 9.50 + 2.30 + 0.61 = 12.41, priced as a
+    # whole 12.40: billing's ROUNDING line (no rate) carries the -0.01.
+    make_tariff(energy="0.35", time="1.20", flat="0.50", vat="21")
+    driver = make_driver()
+    tag = make_id_tag(user=driver)
+    tx = stopped_session(minutes=95, energy_wh=22_431, id_tag=tag.id_tag, id_tag_ref=tag)
+    order = order_create(transaction_id=tx.pk)
+    assert order is not None and order.lines.filter(dimension="ROUNDING").exists()
+    order.state = Order.State.PAID
+    order.save()
+
+    invoice = issue(order)
+
+    assert invoice.vat_breakdown == [{"rate": "21", "base": "10.25", "vat": "2.15"}]
+    assert invoice.total_incl_vat == Decimal("12.40")

@@ -202,9 +202,7 @@ def test_a_repriced_lower_order_is_refunded_the_difference_once(dana):
 
     assert order.total_incl_vat == Decimal("4.2000")
     refunds = JournalEntry.objects.filter(order=order, kind="refund")
-    assert [(r.amount, r.available_change) for r in refunds] == [
-        (Decimal("0.60"), Decimal("0.60"))
-    ]
+    assert [(r.amount, r.available_change) for r in refunds] == [(Decimal("0.60"), Decimal("0.60"))]
     assert balances(dana) == (Decimal("15.80"), Decimal("0"), Decimal("0"))
     assert order.state == Order.State.PAID
     assert ledger_verified()

@@ -220,9 +220,9 @@ def order_data(order: Order, request: Request) -> dict[str, Any]:
             }
             for line in order.lines.all()
         ],
-        "total_excl_vat": str(total - vat),
-        "total_vat": str(vat),
-        "total_incl_vat": str(total),
+        "total_excl_vat": _money(total - vat, cur),
+        "total_vat": _money(vat, cur),
+        "total_incl_vat": _money(total, cur),
         "vat_known": order.total_incl_vat is not None,
         "charged": _money(charged, cur),
         "charges": [
@@ -368,7 +368,7 @@ class AppOrderOutputSerializer(AppOrderSerializer):
     examples=[
         OpenApiExample(
             "A page of orders",
-            value={"next": None, "previous": None, "results": [_ORDER_EXAMPLE]},
+            value=_ORDER_EXAMPLE,  # drf-spectacular wraps a list view's example in a page
             response_only=True,
         )
     ],
@@ -495,7 +495,7 @@ _INVOICE_EXAMPLE = {
     examples=[
         OpenApiExample(
             "A page of invoices",
-            value={"count": 1, "next": None, "previous": None, "results": [_INVOICE_EXAMPLE]},
+            value=_INVOICE_EXAMPLE,
             response_only=True,
         )
     ],

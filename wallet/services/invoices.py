@@ -19,7 +19,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import Order
+from billing.models import Order, OrderLine
 from wallet.invoices_pdf import InvoiceDocument, InvoiceLine, invoice_pdf
 from wallet.models import Invoice, InvoiceSequence
 from wallet.money import quantize
@@ -49,11 +49,19 @@ def _buyer(order: Order) -> dict[str, str]:
 
 def vat_breakdown(*, order: Order, total: Decimal, vat: Decimal) -> list[dict[str, Any]]:
     """Base and VAT per rate from the order's lines, at the minor unit, adjusted on the largest
-    rate so that the rows add up to exactly ``total`` and ``vat`` (what was charged)."""
+    rate so that the rows add up to exactly ``total`` and ``vat`` (what was charged).
+
+    Billing's ROUNDING line has no VAT rate: it is the rounding of the parts (and the tariff's
+    min/max price), not an item of its own. When the order's VAT is known it belongs to the
+    rated rows and goes to the largest with the rest of the reconciliation; only when some
+    component really has no rate (``total_incl_vat`` unknown) is there a row without rate."""
     currency = order.currency
     bases: dict[str, Decimal] = defaultdict(lambda: ZERO)
     vats: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    vat_known = order.total_incl_vat is not None
     for line in order.lines.all():
+        if line.vat_rate is None and vat_known and line.dimension == OrderLine.Dimension.ROUNDING:
+            continue
         # format(..., "f"): str() of a normalized 20.000000 is "2E+1".
         rate = "" if line.vat_rate is None else format(line.vat_rate.normalize(), "f")
         bases[rate] += line.amount_excl_vat
@@ -137,6 +145,8 @@ def invoice_document(*, invoice: Invoice) -> InvoiceDocument:
             description=line.description or line.get_dimension_display(),
             volume=line.volume,
             unit=_UNITS.get(line.dimension, ""),
+            # A rounding line is no quantity of anything.
+            show_volume=line.dimension != OrderLine.Dimension.ROUNDING,
             unit_price=line.unit_price,
             vat_rate=line.vat_rate,
             amount_excl_vat=line.amount_excl_vat,
