@@ -84,13 +84,15 @@ def order_settle(*, order_id: int) -> Order:
             if order.driver_id
             else None
         )
+        if wallet_id is None:
+            return order
+        # Lock order: order, wallet, then the app session, as everywhere that holds a wallet
+        # and a session (wallet.services.sessions): never the session before the wallet.
+        wallet = wallet_lock(wallet_id=wallet_id)
+        accounts = wallet_accounts(wallet=wallet)
         session = (
             AppSession.objects.select_for_update().filter(transaction_id=order.transaction_id)
         ).first()
-        if wallet_id is None:
-            return order
-        wallet = wallet_lock(wallet_id=wallet_id)
-        accounts = wallet_accounts(wallet=wallet)
         if order.currency != wallet.currency:
             logger.warning(
                 "order %s is in %s, the wallet of driver %s in %s: left pending",
