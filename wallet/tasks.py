@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from wallet.services import invoices, settlement
+from wallet.services import invoices, refunds, settlement
 
 
 @shared_task(acks_late=True)
@@ -15,3 +15,8 @@ def order_settle(order_id: int) -> None:
 @shared_task(acks_late=True)
 def invoice_render(invoice_id: int) -> None:
     invoices.invoice_render(invoice_id=invoice_id)
+
+
+@shared_task(acks_late=True)
+def refund_send(refund_id: int) -> None:
+    refunds.refund_send(refund_id=refund_id)
