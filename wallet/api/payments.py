@@ -128,8 +128,17 @@ class MoneyField(serializers.Field):
         return None if amount is None else str(quantize(Decimal(amount), currency))
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class AmountInputField(serializers.Field):
+    """The amount as the client sent it, read by ``wallet.money.parse_amount`` (a JSON number
+    such as 20.5 is refused there, not turned into a string here)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+
 class TopUpInputSerializer(serializers.Serializer):
-    amount = serializers.CharField(help_text='In the wallet\'s currency, as a string: "20.00".')
+    amount = AmountInputField(help_text='In the wallet\'s currency, as a string: "20.00".')
     provider = serializers.ChoiceField(
         choices=["sandbox", "stripe"],
         required=False,
@@ -184,8 +193,8 @@ class StaffTopUpOutputSerializer(TopUpOutputSerializer):
 
 
 class RefundInputSerializer(serializers.Serializer):
-    amount = serializers.CharField(
-        required=False, help_text="Default: everything that is left to refund."
+    amount = AmountInputField(
+        required=False, help_text='Default: everything that is left to refund. A string: "5.00".'
     )
     reason = serializers.CharField(max_length=255, help_text="Shown on the driver's statement.")
 
