@@ -280,7 +280,7 @@ def _top_up_credit(*, wallet: Wallet, top_up: TopUp, event: VerifiedEvent) -> st
 
 def _refund_event(*, provider: str, event: VerifiedEvent) -> str:
     refund = (
-        Refund.objects.select_for_update()
+        Refund.objects.select_for_update(of=("self",))
         .filter(top_up__provider=provider, provider_reference=event.reference)
         .first()
         if event.reference

@@ -70,6 +70,7 @@ def _refunded(**target: Any) -> Decimal:
 
 
 def _amount(amount: Decimal | None, left: Decimal, currency: str, what: str) -> Decimal:
+    left = quantize(left, currency)
     if left <= ZERO:
         raise ValidationError({"amount": f"Nothing is left to refund of this {what}."})
     if amount is None:
@@ -199,7 +200,8 @@ def refund_top_up(
         available = accounts[LedgerAccount.Kind.WALLET].balance
         if amount > available:
             raise InsufficientFunds(
-                f"The wallet has {available} {wallet.currency} available: refund at most that "
+                f"The wallet has {quantize(available, wallet.currency)} {wallet.currency} "
+                "available: refund at most that "
                 f"(the driver spent the rest)."
             )
         refund = Refund.objects.create(
@@ -237,7 +239,11 @@ def refund_send(*, refund_id: int) -> Refund:
     logged; the posting stays (see the module docstring)."""
     with transaction.atomic():
         # The row lock keeps a twin task from sending it at the same moment.
-        refund = Refund.objects.select_for_update().select_related("top_up").get(pk=refund_id)
+        refund = (
+            Refund.objects.select_for_update(of=("self",))
+            .select_related("top_up")
+            .get(pk=refund_id)
+        )
         if refund.state != Refund.State.PROVIDER_PENDING or refund.provider_reference:
             return refund
         assert refund.top_up is not None
