@@ -207,6 +207,8 @@ PAYMENT_PROVIDER = env_str("PAYMENT_PROVIDER", "sandbox")
 SANDBOX_WEBHOOK_SECRET = env_str("SANDBOX_WEBHOOK_SECRET", "")
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
+# Public (pk_...): handed to the app with each PaymentIntent's client secret; optional.
+STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY", "")
 # Seconds a webhook's signed timestamp may be old (Stripe's default tolerance is 300).
 PAYMENT_WEBHOOK_TOLERANCE = env_int("PAYMENT_WEBHOOK_TOLERANCE", 300, minimum=1)
 # Where the platform is reached from outside: QR codes and sandbox checkout links use it.
@@ -303,6 +305,8 @@ SPECTACULAR_SETTINGS = {
         "ConnectorStatusEnum": "csms.models.ChargePointStatus",
         "IdTagStatusEnum": "csms.models.IdTag.Status",
         "OrderStateEnum": "billing.models.Order.State",
+        "TopUpStateEnum": "wallet.models.TopUp.State",
+        "RefundStateEnum": "wallet.models.Refund.State",
     },
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from wallet.services import accounts, invoices, settlement
+from wallet.services import accounts, invoices, refunds, settlement
 
 
 @shared_task(acks_late=True)
@@ -25,3 +25,8 @@ def orders_settle_sweep() -> None:
 @shared_task(acks_late=True)
 def password_reset_send(user_id: int) -> None:
     accounts.password_reset_send(user_id=user_id)
+
+
+@shared_task(acks_late=True)
+def refund_send(refund_id: int) -> None:
+    refunds.refund_send(refund_id=refund_id)
