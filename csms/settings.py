@@ -307,6 +307,8 @@ SPECTACULAR_SETTINGS = {
         "OrderStateEnum": "billing.models.Order.State",
         "TopUpStateEnum": "wallet.models.TopUp.State",
         "RefundStateEnum": "wallet.models.Refund.State",
+        "JournalEntryKindEnum": "wallet.models.JournalEntry.Kind",
+        "OrderLineKindEnum": "billing.models.OrderLine.Kind",
     },
 }
 

@@ -40,6 +40,7 @@ from rest_framework.views import APIView
 from billing.models import Order
 from csms.api.common import query_choice, query_int, query_text
 from csms.permissions import is_operator
+from wallet.api.accounts import BalancesSerializer
 from wallet.api.common import AppApiView, idempotency_key, idempotency_key_param, request_wallet
 from wallet.models import JournalEntry, Refund, TopUp, Wallet
 from wallet.money import AmountError, parse_amount, quantize
@@ -230,13 +231,6 @@ class RefundOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class BalancesSerializer(serializers.Serializer):
-    currency = serializers.CharField()
-    available = serializers.CharField()
-    held = serializers.CharField()
-    owed = serializers.CharField()
-
-
 def _balances(wallet: Wallet) -> dict[str, str]:
     """From the prefetched accounts (wallet_list), else one query."""
     cache = getattr(wallet, "_prefetched_objects_cache", {})
@@ -283,7 +277,7 @@ class WalletOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "email", "username", "currency", "virtual_id_tag", "balances", "created_at"]
         read_only_fields = fields
 
-    @extend_schema_field(BalancesSerializer)
+    @extend_schema_field(BalancesSerializer)  # the app's shape: one schema for both
     def get_balances(self, obj: Wallet) -> dict[str, str]:
         return _balances(obj)
 
