@@ -5,6 +5,7 @@ late start, the driver's stop and cancel, and the balances after each step."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +20,7 @@ from tests.wallet.test_sessions_helpers import (
     answer,
     balances,
     code_of,
-    eager,  # noqa: F401 - fixture
+    eager_tasks,
     online_station,
     priced,
     station_meters,
@@ -31,6 +32,13 @@ from wallet.selectors.ledger import ledger_mismatches
 from wallet.services.sessions import app_sessions_expire
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _eager() -> Iterator[None]:
+    with eager_tasks():
+        yield
+
 
 URL = "/api/v1/app/sessions/"
 
@@ -198,7 +206,7 @@ def test_personas_other_than_a_driver_cannot_start(operator_app, anonymous_app, 
 
 
 def test_the_whole_life_starting_charging_stopping_finished(
-    driver_app, funded, station, eager, django_capture_on_commit_callbacks
+    driver_app, funded, station, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         body = start(driver_app, code_of(station)).data
@@ -239,7 +247,7 @@ def test_the_whole_life_starting_charging_stopping_finished(
 
 
 def test_a_session_the_station_stops_by_itself_finishes_with_cause_station(
-    driver_app, funded, station, eager, django_capture_on_commit_callbacks
+    driver_app, funded, station, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         session = AppSession.objects.get(pk=start(driver_app, code_of(station)).data["id"])
@@ -254,7 +262,7 @@ def test_a_session_the_station_stops_by_itself_finishes_with_cause_station(
 
 
 def test_a_rejected_start_fails_and_releases_the_hold(
-    driver_app, funded, station, eager, django_capture_on_commit_callbacks
+    driver_app, funded, station, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         session = AppSession.objects.get(pk=start(driver_app, code_of(station)).data["id"])
@@ -269,7 +277,7 @@ def test_a_rejected_start_fails_and_releases_the_hold(
 
 
 def test_a_start_the_gateway_could_not_deliver_fails(
-    driver_app, funded, station, eager, django_capture_on_commit_callbacks
+    driver_app, funded, station, django_capture_on_commit_callbacks
 ):
     from csms.services.commands import command_fail
 
@@ -298,7 +306,7 @@ def test_a_start_without_start_transaction_by_the_deadline_fails(
 
 
 def test_a_late_start_after_a_timeout_is_still_the_drivers_session(
-    driver_app, funded, station, eager, django_capture_on_commit_callbacks, settings
+    driver_app, funded, station, django_capture_on_commit_callbacks, settings
 ):
     settings.WALLET_SESSION_HOLD = Decimal("20")
     session = AppSession.objects.get(pk=start(driver_app, code_of(station)).data["id"])
@@ -319,7 +327,7 @@ def test_a_late_start_after_a_timeout_is_still_the_drivers_session(
 
 
 def test_a_late_start_after_the_driver_canceled_is_stopped_remotely(
-    driver_app, funded, station, eager, django_capture_on_commit_callbacks
+    driver_app, funded, station, django_capture_on_commit_callbacks
 ):
     session = AppSession.objects.get(pk=start(driver_app, code_of(station)).data["id"])
     canceled = driver_app.post(f"{URL}{session.pk}/stop/").data
@@ -335,7 +343,7 @@ def test_a_late_start_after_the_driver_canceled_is_stopped_remotely(
 
 
 def test_a_stop_the_station_refuses_leaves_the_session_charging(
-    driver_app, funded, station, eager, django_capture_on_commit_callbacks
+    driver_app, funded, station, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         session = AppSession.objects.get(pk=start(driver_app, code_of(station)).data["id"])
@@ -350,7 +358,7 @@ def test_a_stop_the_station_refuses_leaves_the_session_charging(
 
 
 def test_stopping_twice_sends_one_stop_and_a_finished_session_cannot_stop(
-    driver_app, funded, station, eager, django_capture_on_commit_callbacks
+    driver_app, funded, station, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         session = AppSession.objects.get(pk=start(driver_app, code_of(station)).data["id"])
@@ -366,7 +374,7 @@ def test_stopping_twice_sends_one_stop_and_a_finished_session_cannot_stop(
 
 
 def test_a_stop_when_the_station_is_offline_is_409(
-    driver_app, funded, station, eager, django_capture_on_commit_callbacks
+    driver_app, funded, station, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         session = AppSession.objects.get(pk=start(driver_app, code_of(station)).data["id"])
@@ -382,13 +390,14 @@ def test_a_stop_when_the_station_is_offline_is_409(
 
 
 def test_a_session_with_another_tag_is_not_linked(
-    driver_app, funded, station, eager, django_capture_on_commit_callbacks
+    driver_app, funded, station, django_capture_on_commit_callbacks
 ):
     session = AppSession.objects.get(pk=start(driver_app, code_of(station)).data["id"])
     with django_capture_on_commit_callbacks(execute=True):
         make_driver(email="x@example.com")
-        from csms.services.transactions import transaction_start
         from django.db import transaction
+
+        from csms.services.transactions import transaction_start
 
         with transaction.atomic():
             transaction_start(
@@ -411,7 +420,6 @@ def test_the_list_is_the_drivers_own_newest_first_without_n_plus_one(
     funded,
     other_driver,
     station,
-    eager,
     django_capture_on_commit_callbacks,
     django_assert_max_num_queries,
 ):

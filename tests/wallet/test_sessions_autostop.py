@@ -4,6 +4,7 @@ remotely (cause balance), once however many meter values follow."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,7 @@ from tests.wallet.factories import fund
 from tests.wallet.test_sessions_helpers import (
     balances,
     code_of,
-    eager,  # noqa: F401 - fixture
+    eager_tasks,
     online_station,
     priced,
     station_meters,
@@ -24,6 +25,12 @@ from tests.wallet.test_sessions_helpers import (
 from wallet.models import AppSession, JournalEntry
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _eager() -> Iterator[None]:
+    with eager_tasks():
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +58,7 @@ def stops() -> int:
 
 
 def test_it_stops_a_session_once_the_small_balance_is_used_up(
-    driver_app, app_driver, eager, django_capture_on_commit_callbacks
+    driver_app, app_driver, django_capture_on_commit_callbacks
 ):
     fund(app_driver, "6.00")
     session, tx = charging(driver_app, django_capture_on_commit_callbacks)
@@ -83,7 +90,7 @@ def test_it_stops_a_session_once_the_small_balance_is_used_up(
 
 
 def test_it_extends_the_hold_while_the_wallet_has_money(
-    driver_app, app_driver, eager, django_capture_on_commit_callbacks
+    driver_app, app_driver, django_capture_on_commit_callbacks
 ):
     fund(app_driver, "50.00")
     session, tx = charging(driver_app, django_capture_on_commit_callbacks)
@@ -105,7 +112,7 @@ def test_it_extends_the_hold_while_the_wallet_has_money(
 
 
 def test_a_cost_jump_past_one_extension_takes_several(
-    driver_app, app_driver, eager, django_capture_on_commit_callbacks
+    driver_app, app_driver, django_capture_on_commit_callbacks
 ):
     fund(app_driver, "100.00")
     session, tx = charging(driver_app, django_capture_on_commit_callbacks)
@@ -118,7 +125,7 @@ def test_a_cost_jump_past_one_extension_takes_several(
 
 
 def test_an_unreachable_station_is_stopped_at_the_next_meter_values(
-    driver_app, app_driver, eager, django_capture_on_commit_callbacks
+    driver_app, app_driver, django_capture_on_commit_callbacks
 ):
     fund(app_driver, "6.00")
     session, tx = charging(driver_app, django_capture_on_commit_callbacks)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,15 +23,18 @@ from wallet.models import AppSession, Wallet
 from wallet.selectors.ledger import Balances, wallet_balances
 
 
-@pytest.fixture
-def eager() -> Iterator[None]:
-    """Tasks queued on commit run in place, with or without a broker."""
+@contextmanager
+def eager_tasks() -> Iterator[None]:
+    """Tasks queued on commit run in place, with or without a broker (REDIS_URL runs are
+    not eager by default)."""
     from csms.celery import app
 
     before = app.conf.task_always_eager
     app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = before
 
 
 def online_station(

@@ -4,6 +4,7 @@ bad token closes with 4401, another driver's session with 4404."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from tests.wallet.factories import fund, make_driver
 from tests.wallet.test_sessions_helpers import (
     code_of,
-    eager,  # noqa: F401 - fixture
+    eager_tasks,
     online_station,
     priced,
     station_meters,
@@ -27,6 +28,12 @@ from wallet.models import AppSession
 from wallet.services.sessions import app_session_start, app_session_stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _eager() -> Iterator[None]:
+    with eager_tasks():
+        yield
 
 
 def token_for(user: Any) -> str:
@@ -49,7 +56,7 @@ def a_session(email: str = "dana@example.com", balance: str = "30.00") -> tuple[
     return driver, session
 
 
-async def test_it_sends_the_snapshot_then_live_figures_then_the_end(eager):
+async def test_it_sends_the_snapshot_then_live_figures_then_the_end():
     driver, session = await a_session()
     ws = socket(f"/ws/app/sessions/{session.pk}/?token={token_for(driver)}")
     connected, _ = await ws.connect()
@@ -129,7 +136,7 @@ async def test_another_drivers_session_closes_with_4404():
         assert not connected and code == 4404
 
 
-async def test_an_auto_stop_reaches_the_driver(eager, settings):
+async def test_an_auto_stop_reaches_the_driver(settings):
     settings.WALLET_SESSION_MIN_BALANCE = Decimal("5")
     driver, session = await a_session(balance="6.00")
     ws = socket(f"/ws/app/sessions/{session.pk}/?token={token_for(driver)}")
