@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import websockets
 from django.contrib.auth import get_user_model
+from django.db import connections
 from rest_framework_simplejwt.tokens import AccessToken
 
 from csms.models import Connector
@@ -90,6 +91,19 @@ def app_server(server_database: tuple[str, str]) -> Iterator[Callable[..., Serve
         stop(process)
 
 
+async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` on a worker thread (the ORM is synchronous), closing the database
+    connections it opened there: the test database must be droppable afterwards."""
+
+    def run() -> Any:
+        try:
+            return fn(*args)
+        finally:
+            connections.close_all()
+
+    return await asyncio.to_thread(run)
+
+
 def token(server: Server) -> str:
     user = get_user_model().objects.using(server.db).get(username=EMAIL)
     return str(AccessToken.for_user(user))
@@ -141,7 +155,7 @@ async def connector_code(server: Server) -> str:
         return found.values_list("code", flat=True).first()
 
     while time.monotonic() < deadline:
-        if code := await asyncio.to_thread(read):
+        if code := await in_thread(read):
             return code
         await asyncio.sleep(0.2)
     raise TimeoutError("the station never reported connector 1 Available")
@@ -163,7 +177,7 @@ async def charge(server: Server, *, power_kw: float, stop_after_kwh: Decimal | N
     running = asyncio.create_task(simulated.run())
     try:
         code = await connector_code(server)
-        access = await asyncio.to_thread(token, server)
+        access = await in_thread(token, server)
         status, started = await asyncio.to_thread(
             http, server, "POST", "/api/v1/app/sessions/", access, {"connector_code": code.lower()}
         )
