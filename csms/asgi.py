@@ -20,6 +20,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from csms.proxy import TrustedProxyMiddleware  # noqa: E402
 from ocpp_gateway.presence import starting_presence  # noqa: E402
 from ocpp_gateway.routing import websocket_urlpatterns  # noqa: E402
+from wallet.routing import websocket_urlpatterns as app_websocket_urlpatterns  # noqa: E402
 
 # Outermost: forwarded headers are trusted, or stripped, before anything reads them. Then
 # starting_presence: the process registers its heartbeat and clears what a dead gateway process
@@ -31,8 +32,10 @@ application = TrustedProxyMiddleware(
                 # Static files (admin, API docs) from the app itself: no separate web server
                 # needed for a platform whose HTTP traffic is operators, not the public.
                 "http": ASGIStaticFilesHandler(django_asgi_app),
-                # No origin check: charge points are not browsers and send no Origin header.
-                "websocket": URLRouter(websocket_urlpatterns),
+                # No origin check: charge points are not browsers and send no Origin header;
+                # the app's sockets authenticate with a token, not a cookie. The driver app's
+                # routes (/ws/app/...) come first: the gateway's last route takes any path.
+                "websocket": URLRouter(app_websocket_urlpatterns + websocket_urlpatterns),
             }
         )
     )

@@ -137,7 +137,7 @@ def live_views_update(live: dict[int, tuple[datetime, dict[str, Any]]]) -> None:
                 last_meter_at=at, updated_at=now, **values
             ):
                 updated.add(tx_id)
-        _late_samples_signal(set(live) - updated)
+        _live_signals(set(live), updated)
         return
     # One statement for every session of the batch.
     rows: list[str] = []
@@ -175,11 +175,15 @@ def live_views_update(live: dict[int, tuple[datetime, dict[str, Any]]]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, [now, *params])
         updated = {row[0] for row in cursor.fetchall()}
-    _late_samples_signal(set(live) - updated)
+    _live_signals(set(live), updated)
 
 
-def _late_samples_signal(transaction_ids: set[int]) -> None:
-    """The sessions the live update skipped are over (the ids are owned, existing ones): their
-    samples arrived after the stop, which billing wants to know (csms.signals)."""
-    if transaction_ids:
-        signals.transaction_samples_late.send(sender=Transaction, transaction_ids=transaction_ids)
+def _live_signals(sent: set[int], updated: set[int]) -> None:
+    """One signal each for the whole write (csms.signals): the running sessions whose live
+    figures moved, and the ones the live update skipped, which are over (the ids are owned,
+    existing ones): their samples arrived after the stop, which billing wants to know."""
+    if updated:
+        signals.transaction_meter_updated.send(sender=Transaction, transaction_ids=updated)
+    late = sent - updated
+    if late:
+        signals.transaction_samples_late.send(sender=Transaction, transaction_ids=late)

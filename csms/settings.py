@@ -177,6 +177,8 @@ CELERY_BEAT_SCHEDULE = {
     "billing-sweep": {"task": "billing.tasks.billing_sweep", "schedule": 60.0},
     "billing-retry": {"task": "billing.tasks.billing_failures_retry", "schedule": 60.0},
     "settle-orders": {"task": "wallet.tasks.orders_settle_sweep", "schedule": 60.0},
+    # App starts with no StartTransaction by their deadline fail and release their holds.
+    "app-sessions-expire": {"task": "wallet.tasks.app_sessions_expire", "schedule": 30.0},
 }
 # Billing policy: a session shorter than this many seconds that also delivered less than this
 # many Wh is a free order (a driver who plugged in and changed their mind pays nothing).

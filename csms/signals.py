@@ -39,6 +39,13 @@ transaction_started = Signal()
 # finds those).
 transaction_samples_late = Signal()
 
+# Meter samples refreshed the live figures (last_meter_wh, last_power_w, last_soc) of running
+# sessions. Kwargs: ``transaction_ids`` (a set of ints). Sent ONCE per write of the live views
+# (a whole gateway batch: every station's MeterValues of that commit), inside its transaction,
+# at no extra query: act on commit, as for ``transaction_started`` (the wallet pushes live
+# figures to drivers and checks their balance then).
+transaction_meter_updated = Signal()
+
 # A session ended. Kwargs: ``transaction`` (stored, stopped_at set) and ``stale``: False when the
 # station stopped it (StopTransaction), True when the CSMS closed it as stale (its stop_reason
 # is a StaleStopReason; meter_stop is its last reading). Sent once per session, inside the

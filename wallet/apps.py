@@ -9,6 +9,19 @@ class WalletConfig(AppConfig):
 
     def ready(self) -> None:
         from billing.events import order_billed
+        from csms import signals as csms_signals
+        from csms.admin.stations import charge_point_admin_action_register
         from wallet import signals
+        from wallet.admin.qr import print_qr_codes
 
         order_billed.connect(signals.on_order_billed, dispatch_uid="wallet.order_billed")
+        # Charging from the app (wallet.services.sessions).
+        for signal, receiver in (
+            (csms_signals.transaction_started, signals.on_transaction_started),
+            (csms_signals.transaction_meter_updated, signals.on_transaction_meter_updated),
+            (csms_signals.transaction_stopped, signals.on_transaction_stopped),
+            (csms_signals.command_answered, signals.on_command_answered),
+            (csms_signals.command_not_done, signals.on_command_not_done),
+        ):
+            signal.connect(receiver, dispatch_uid=f"wallet.{receiver.__name__}")
+        charge_point_admin_action_register(print_qr_codes)

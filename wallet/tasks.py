@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from wallet.services import accounts, invoices, refunds, settlement
+from wallet.services import accounts, invoices, refunds, sessions, settlement
 
 
 @shared_task(acks_late=True)
@@ -30,3 +30,33 @@ def password_reset_send(user_id: int) -> None:
 @shared_task(acks_late=True)
 def refund_send(refund_id: int) -> None:
     refunds.refund_send(refund_id=refund_id)
+
+
+@shared_task(acks_late=True)
+def app_session_link(transaction_id: int) -> None:
+    sessions.app_session_link(transaction_id=transaction_id)
+
+
+@shared_task(acks_late=True)
+def app_sessions_meter(transaction_ids: list[int]) -> None:
+    sessions.app_sessions_meter(transaction_ids=list(transaction_ids))
+
+
+@shared_task(acks_late=True)
+def app_session_stopped(transaction_id: int) -> None:
+    sessions.app_session_station_stopped(transaction_id=transaction_id)
+
+
+@shared_task(acks_late=True)
+def app_session_start_failed(command_id: str, reason: str) -> None:
+    sessions.app_session_start_failed(command_id=command_id, reason=reason)
+
+
+@shared_task(acks_late=True)
+def app_session_stop_failed(command_id: str) -> None:
+    sessions.app_session_stop_failed(command_id=command_id)
+
+
+@shared_task(acks_late=True)
+def app_sessions_expire() -> None:
+    sessions.app_sessions_expire()

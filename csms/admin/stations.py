@@ -5,11 +5,17 @@ left on it) is shown read-only; operators edit what is theirs to set (the settin
 password). The field groups are ``csms.models.stations``'s, which the API's serializer shows too.
 The actions that send commands are the gateway's: ocpp_gateway.admin registers a subclass of
 ``ChargePointAdmin`` that adds them.
+
+**Extension point.** Apps built on csms add actions to the station changelist without csms
+importing them: ``charge_point_admin_action_register(function)`` from their
+``AppConfig.ready``, with ``function(modeladmin, request, queryset)`` declared with
+``@admin.action`` (the wallet prints connectors' QR codes). Offered to whoever may view
+stations; an action that changes something checks its own permission.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import forms
@@ -150,6 +156,15 @@ class ChargePointAdminForm(forms.ModelForm):
         return data
 
 
+_EXTRA_ACTIONS: list[Callable[..., Any]] = []
+
+
+def charge_point_admin_action_register(function: Callable[..., Any]) -> None:
+    """Offer ``function`` on the station changelist (see the module docstring)."""
+    if function not in _EXTRA_ACTIONS:
+        _EXTRA_ACTIONS.append(function)
+
+
 @admin.register(ChargePoint)
 class ChargePointAdmin(admin.ModelAdmin):
     form = ChargePointAdminForm
@@ -199,6 +214,15 @@ class ChargePointAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     actions = ["accept_registration", "reject_registration"]
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if self.has_view_permission(request):
+            for function in _EXTRA_ACTIONS:
+                action = self.get_action(function)
+                if action is not None:
+                    actions[action[1]] = action
+        return actions
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         settings_fields = list(CHARGE_POINT_SETTINGS_FIELDS)

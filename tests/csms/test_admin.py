@@ -541,6 +541,8 @@ def test_the_gateway_registers_the_core_admins_with_its_command_actions(rf):
         ("accept_registration", "Accept selected stations (registration)"),
         ("reject_registration", "Reject selected stations (registration)"),
         ("send_command_action", "Send an OCPP command to the selected stations"),
+        # An app's, through csms.admin.stations.charge_point_admin_action_register (wallet).
+        ("print_qr_codes", "Print QR codes of the connectors"),
     ]
     assert actions["send_command_action"][0] is send_command_action
     # Charging history is never deleted, so the remote stop is the transactions' only action.

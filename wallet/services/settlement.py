@@ -31,6 +31,7 @@ from wallet.services.ledger import (
     wallet_accounts,
     wallet_lock,
 )
+from wallet.services.sessions import app_session_push_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +174,7 @@ def _session_finish(session: AppSession) -> None:
     session.state = AppSession.State.FINISHED
     session.finished_at = session.finished_at or timezone.now()
     session.save(update_fields=["state", "held", "finished_at", "updated_at"])
+    app_session_push_on_commit(session_id=session.pk)  # the driver's final figures, live
 
 
 def receivables_settle_orders(*, wallet: Wallet) -> int:

@@ -1,0 +1,625 @@
+"""Reads of charging from the app: stations near a point, a connector by its code, whether a
+driver can start there now, the price in words, and the driver's app sessions as the API and
+the WebSocket show them.
+
+Lists read a fixed number of queries whatever their length: stations, connectors, sites,
+tariffs, running sessions, reservations and app starts are each read once per page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from billing.models import Order, Site, Tariff, TariffAssignment, TariffVersion
+from billing.selectors.orders import transaction_cost_so_far
+from csms.models import (
+    ChargePoint,
+    ChargePointStatus,
+    Connector,
+    RegistrationStatus,
+    Reservation,
+    Transaction,
+)
+from wallet.models import AppSession, Wallet
+from wallet.money import quantize
+
+EARTH_RADIUS_KM = Decimal("6371.0088")
+KM_PER_DEGREE = Decimal("111.32")  # of latitude (and of longitude at the equator)
+ZERO = Decimal("0")
+
+# --- Stations near a point -------------------------------------------------------------------
+
+
+def distance_km(lat1: Decimal, lon1: Decimal, lat2: Decimal, lon2: Decimal) -> Decimal:
+    """Great-circle (haversine) distance in km, to 3 places."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    km = 2 * EARTH_RADIUS_KM * Decimal(math.asin(min(1, math.sqrt(h))))
+    return km.quantize(Decimal("0.001"))
+
+
+def _bounding_box(lat: Decimal, lon: Decimal, radius_km: Decimal, prefix: str = "") -> Q:
+    """Sites inside a lat/lon box holding the circle (the exact distance is computed after):
+    an index-friendly range on each column. Near the poles the box spans every longitude; a
+    box crossing the antimeridian is two ranges."""
+    lat_f, lon_f = f"{prefix}latitude", f"{prefix}longitude"
+    dlat = radius_km / KM_PER_DEGREE
+    q = Q(**{f"{lat_f}__gte": lat - dlat, f"{lat_f}__lte": lat + dlat})
+    cos_lat = Decimal(math.cos(math.radians(lat)))
+    if cos_lat < Decimal("0.01") or lat + dlat >= 90 or lat - dlat <= -90:
+        return q
+    dlon = radius_km / (KM_PER_DEGREE * cos_lat)
+    if dlon >= 180:
+        return q
+    low, high = lon - dlon, lon + dlon
+    if low < -180:
+        return q & (Q(**{f"{lon_f}__gte": low + 360}) | Q(**{f"{lon_f}__lte": high}))
+    if high > 180:
+        return q & (Q(**{f"{lon_f}__gte": low}) | Q(**{f"{lon_f}__lte": high - 360}))
+    return q & Q(**{f"{lon_f}__gte": low, f"{lon_f}__lte": high})
+
+
+def stations_nearby(*, lat: Decimal, lon: Decimal, radius_km: Decimal) -> list[tuple[int, Decimal]]:
+    """``(charge_point_id, distance_km)`` of every station whose site lies within
+    ``radius_km`` of (``lat``, ``lon``), nearest first (then by identity). One query over
+    plain columns: the caller pages this list and reads the page with ``stations_detail``."""
+    rows = (
+        ChargePoint.objects.filter(site__latitude__isnull=False, site__longitude__isnull=False)
+        .filter(_bounding_box(lat, lon, radius_km, prefix="site__"))
+        .values_list("pk", "identity", "site__latitude", "site__longitude")
+    )
+    found = []
+    for pk, identity, site_lat, site_lon in rows:
+        if site_lat is None or site_lon is None:
+            continue
+        distance = distance_km(lat, lon, site_lat, site_lon)
+        if distance <= radius_km:
+            found.append((distance, identity, pk))
+    found.sort()
+    return [(pk, distance) for distance, _, pk in found]
+
+
+# --- Tariffs that apply now, for many stations at once --------------------------------------
+
+
+def _valid_at(at: dt.datetime) -> Q:
+    return (Q(valid_from__isnull=True) | Q(valid_from__lte=at)) & (
+        Q(valid_until__isnull=True) | Q(valid_until__gt=at)
+    )
+
+
+@dataclass
+class TariffResolver:
+    """``billing.selectors.tariff_applicable`` for every connector of a page of stations, in
+    five queries instead of two or more per connector. Same precedence: an assignment to the
+    connector, then the station, then its site (at each level the window that began last,
+    then the newest), then the default tariff; a tariff with no version in force is passed
+    over. ``version_for(charge_point, connector_id)``."""
+
+    at: dt.datetime
+    assignments: list[TariffAssignment] = field(default_factory=list)
+    versions: dict[int, TariffVersion | None] = field(default_factory=dict)
+    default_tariff_id: int | None = None
+
+    @classmethod
+    def for_stations(
+        cls, charge_points: Sequence[ChargePoint], at: dt.datetime | None = None
+    ) -> TariffResolver:
+        resolver = cls(at=at or timezone.now())
+        cp_ids = [cp.pk for cp in charge_points]
+        site_ids = {cp.site_id for cp in charge_points if cp.site_id is not None}
+        resolver.assignments = list(
+            TariffAssignment.objects.filter(Q(charge_point_id__in=cp_ids) | Q(site_id__in=site_ids))
+            .filter(_valid_at(resolver.at))
+            .order_by(F("valid_from").desc(nulls_last=True), "-id")
+        )
+        resolver.default_tariff_id = (
+            Tariff.objects.filter(is_default=True).values_list("pk", flat=True).first()
+        )
+        tariff_ids = {a.tariff_id for a in resolver.assignments}
+        if resolver.default_tariff_id is not None:
+            tariff_ids.add(resolver.default_tariff_id)
+        newest: dict[int, TariffVersion] = {}
+        candidates = (
+            TariffVersion.objects.filter(tariff_id__in=tariff_ids)
+            .filter(Q(start_date_time__isnull=True) | Q(start_date_time__lte=resolver.at))
+            .select_related("tariff")
+            .prefetch_related("elements__components")
+            .order_by("tariff_id", "-number")
+        )
+        for version in candidates:
+            newest.setdefault(version.tariff_id, version)
+        for tariff_id in tariff_ids:
+            found = newest.get(tariff_id)
+            ended = bool(found and found.end_date_time and found.end_date_time <= resolver.at)
+            # An ended tariff applies no more: an older version does not revive.
+            resolver.versions[tariff_id] = None if ended else found
+        return resolver
+
+    def version_for(self, charge_point: ChargePoint, connector_id: int) -> TariffVersion | None:
+        levels: list[list[TariffAssignment]] = [[], [], []]
+        for a in self.assignments:
+            if a.charge_point_id == charge_point.pk and a.connector_id == connector_id:
+                levels[0].append(a)
+            elif a.charge_point_id == charge_point.pk and a.connector_id is None:
+                levels[1].append(a)
+            elif a.site_id is not None and a.site_id == charge_point.site_id:
+                levels[2].append(a)
+        for level in levels:
+            for assignment in level:
+                version = self.versions.get(assignment.tariff_id)
+                if version is not None:
+                    return version
+        if self.default_tariff_id is not None:
+            return self.versions.get(self.default_tariff_id)
+        return None
+
+
+# --- The price in words -----------------------------------------------------------------------
+
+_UNITS = {"ENERGY": "kWh", "TIME": "h", "PARKING_TIME": "h parked", "FLAT": "session"}
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return str(quantize(amount, currency)) if amount >= Decimal("0.01") else str(amount.normalize())
+
+
+def _minutes(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min"
+
+
+def _conditions(element: Any) -> list[str]:
+    """An element's restrictions in words (the common ones; the rest as 'other conditions')."""
+    words = []
+    if element.min_duration:
+        words.append(f"after {_minutes(element.min_duration)}")
+    if element.max_duration:
+        words.append(f"for the first {_minutes(element.max_duration)}")
+    if element.min_kwh is not None:
+        words.append(f"after {element.min_kwh.normalize()} kWh")
+    if element.max_kwh is not None:
+        words.append(f"up to {element.max_kwh.normalize()} kWh")
+    if element.start_time or element.end_time:
+        start = element.start_time.strftime("%H:%M") if element.start_time else "00:00"
+        end = element.end_time.strftime("%H:%M") if element.end_time else "24:00"
+        words.append(f"{start}-{end}")
+    if element.day_of_week:
+        words.append(", ".join(day[:3].title() for day in element.day_of_week))
+    if element.min_power is not None:
+        words.append(f"above {element.min_power.normalize()} kW")
+    if element.max_power is not None:
+        words.append(f"up to {element.max_power.normalize()} kW")
+    if element.start_date or element.end_date or element.min_current or element.max_current:
+        words.append("other conditions apply")
+    if element.reservation:
+        words.append("when reserved")
+    return words
+
+
+def price_summary(version: TariffVersion | None) -> dict[str, Any] | None:
+    """The tariff in force as a driver reads it: its display text (OCPI ``tariff_alt_text``,
+    English first) and its main components, each with the price incl. VAT where the tariff
+    gives a VAT rate (OCPI: no rate means unknown, not zero). None: no tariff applies (the
+    session is not priced)."""
+    if version is None:
+        return None
+    currency = version.tariff.currency
+    components: list[dict[str, Any]] = []
+    for element in version.elements.all():
+        conditions = _conditions(element)
+        for component in element.components.all():
+            excl = component.price
+            incl = None if component.vat is None else excl * (1 + component.vat / 100)
+            unit = _UNITS.get(component.type, component.type)
+            shown = incl if incl is not None else excl
+            per = " per session" if component.type == "FLAT" else f"/{unit}"
+            text = f"{_money(shown, currency)} {currency}{per}"
+            text += " incl. VAT" if incl is not None else " excl. VAT"
+            if conditions:
+                text += f" ({', '.join(conditions)})"
+            components.append(
+                {
+                    "type": component.type,
+                    "price_excl_vat": str(excl.normalize()),
+                    "price_incl_vat": None if incl is None else str(quantize(incl, currency)),
+                    "vat_rate": None if component.vat is None else str(component.vat.normalize()),
+                    "unit": unit,
+                    "conditions": conditions,
+                    "text": text,
+                }
+            )
+    texts = version.tariff_alt_text or []
+    english = [t["text"] for t in texts if str(t.get("language", "")).lower().startswith("en")]
+    display = english[0] if english else (texts[0]["text"] if texts else "")
+    summary = ", ".join(str(c["text"]) for c in components) or "Free"
+    return {
+        "tariff": version.tariff.name,
+        "currency": currency,
+        "display_text": display,
+        "summary": summary,
+        "components": components,
+    }
+
+
+# --- Whether a driver can start at a connector now ------------------------------------------
+
+
+class Availability:
+    AVAILABLE = "available"
+    OCCUPIED = "occupied"
+    OFFLINE = "offline"
+    FAULTED = "faulted"
+    UNAVAILABLE = "unavailable"
+    RESERVED = "reserved"
+
+
+OCCUPIED_STATUSES = frozenset(
+    {
+        ChargePointStatus.CHARGING,
+        ChargePointStatus.SUSPENDED_EV,
+        ChargePointStatus.SUSPENDED_EVSE,
+        ChargePointStatus.FINISHING,
+    }
+)
+
+
+@dataclass
+class ConnectorActivity:
+    """What else is going on at a page of stations' connectors (three queries): running
+    sessions, app starts in flight, and open reservations by connector, each keyed by
+    ``(charge_point_id, connector_id)``."""
+
+    running: set[tuple[int, int]] = field(default_factory=set)
+    starting: set[tuple[int, int]] = field(default_factory=set)
+    reservations: dict[tuple[int, int], list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def for_stations(cls, charge_point_ids: Iterable[int]) -> ConnectorActivity:
+        ids = list(charge_point_ids)
+        now = timezone.now()
+        activity = cls()
+        activity.running = set(
+            Transaction.objects.filter(
+                charge_point_id__in=ids, stopped_at__isnull=True
+            ).values_list("charge_point_id", "connector_id")
+        )
+        activity.starting = set(
+            AppSession.objects.filter(
+                charge_point_id__in=ids, state=AppSession.State.STARTING
+            ).values_list("charge_point_id", "connector_id")
+        )
+        for cp_id, connector_id, tag in Reservation.objects.filter(
+            charge_point_id__in=ids, state=Reservation.State.ACTIVE, expiry_date__gt=now
+        ).values_list("charge_point_id", "connector_id", "id_tag"):
+            activity.reservations.setdefault((cp_id, connector_id), []).append(tag.upper())
+        return activity
+
+
+def connector_availability(
+    *,
+    charge_point: ChargePoint,
+    connector: Connector,
+    activity: ConnectorActivity,
+    id_tag: str | None = None,
+) -> str:
+    """One of ``Availability``: whether a start from the app can work now. ``id_tag``: the
+    driver's virtual tag (a reservation for it is no obstacle); None for anyone (a listing:
+    any reservation shows ``reserved``). Checked in this order, the first that applies wins:
+    offline (not connected, silent, or not Accepted), faulted, unavailable, occupied (a
+    charging status, a running session, or another app start in flight), reserved."""
+    if not charge_point.is_online or (
+        charge_point.registration_status != RegistrationStatus.ACCEPTED
+    ):
+        return Availability.OFFLINE
+    if connector.status == ChargePointStatus.FAULTED:
+        return Availability.FAULTED
+    if connector.status == ChargePointStatus.UNAVAILABLE:
+        return Availability.UNAVAILABLE
+    key = (charge_point.pk, connector.connector_id)
+    if connector.status in OCCUPIED_STATUSES or key in activity.running or key in activity.starting:
+        return Availability.OCCUPIED
+    holders = activity.reservations.get(key, []) + activity.reservations.get(
+        (charge_point.pk, 0), []
+    )
+    mine = id_tag is not None and id_tag.upper() in holders
+    if holders and not mine:
+        return Availability.RESERVED
+    if connector.status == ChargePointStatus.RESERVED and not mine:
+        return Availability.RESERVED
+    return Availability.AVAILABLE
+
+
+# --- Stations and connectors as the app shows them -----------------------------------------
+
+
+def _stations_qs() -> QuerySet[ChargePoint]:
+    return ChargePoint.objects.select_related("site").prefetch_related(
+        Prefetch(
+            "connectors",
+            queryset=Connector.objects.filter(connector_id__gt=0).order_by("connector_id"),
+            to_attr="app_connectors",
+        )
+    )
+
+
+def _site(site: Site | None) -> dict[str, Any] | None:
+    if site is None:
+        return None
+    return {
+        "id": site.pk,
+        "name": site.name,
+        "address": site.address,
+        "postal_code": site.postal_code,
+        "city": site.city,
+        "country": site.country,
+        "latitude": None if site.latitude is None else str(site.latitude),
+        "longitude": None if site.longitude is None else str(site.longitude),
+    }
+
+
+def _connector(
+    charge_point: ChargePoint,
+    connector: Connector,
+    *,
+    activity: ConnectorActivity,
+    tariffs: TariffResolver,
+    id_tag: str | None,
+) -> dict[str, Any]:
+    return {
+        "connector_id": connector.connector_id,
+        "code": connector.code,
+        "status": connector.status or None,
+        "online": charge_point.is_online,
+        "availability": connector_availability(
+            charge_point=charge_point, connector=connector, activity=activity, id_tag=id_tag
+        ),
+        "price": price_summary(tariffs.version_for(charge_point, connector.connector_id)),
+    }
+
+
+def _station(
+    charge_point: ChargePoint,
+    *,
+    distance: Decimal | None,
+    activity: ConnectorActivity,
+    tariffs: TariffResolver,
+    id_tag: str | None,
+) -> dict[str, Any]:
+    return {
+        "identity": charge_point.identity,
+        "name": charge_point.name,
+        "site": _site(charge_point.site),
+        "distance_km": None if distance is None else str(distance),
+        "online": charge_point.is_online,
+        "connectors": [
+            _connector(charge_point, c, activity=activity, tariffs=tariffs, id_tag=id_tag)
+            for c in charge_point.app_connectors  # type: ignore[attr-defined]
+        ],
+    }
+
+
+def stations_detail(
+    *, distances: Sequence[tuple[int, Decimal | None]], id_tag: str | None = None
+) -> list[dict[str, Any]]:
+    """The app's view of these stations, in the order given: site, distance, connectors with
+    live status, availability and price. A fixed number of queries for any page."""
+    by_pk = {cp.pk: cp for cp in _stations_qs().filter(pk__in=[pk for pk, _ in distances])}
+    stations = [by_pk[pk] for pk, _ in distances if pk in by_pk]
+    activity = ConnectorActivity.for_stations(by_pk)
+    tariffs = TariffResolver.for_stations(stations)
+    return [
+        _station(by_pk[pk], distance=d, activity=activity, tariffs=tariffs, id_tag=id_tag)
+        for pk, d in distances
+        if pk in by_pk
+    ]
+
+
+def station_by_identity(*, identity: str, id_tag: str | None = None) -> dict[str, Any] | None:
+    pk = ChargePoint.objects.filter(identity=identity).values_list("pk", flat=True).first()
+    if pk is None:
+        return None
+    return stations_detail(distances=[(pk, None)], id_tag=id_tag)[0]
+
+
+def connector_by_code(code: str) -> Connector | None:
+    """The connector (connector_id > 0) whose code this is, case-insensitive (codes are
+    printed upper-case; a driver may type them in lower case), with its station and site."""
+    code = code.strip().upper()
+    if not code or len(code) > 16:
+        return None
+    return (
+        Connector.objects.select_related("charge_point__site")
+        .filter(code=code, connector_id__gt=0)
+        .first()
+    )
+
+
+def connector_detail(*, connector: Connector, id_tag: str | None = None) -> dict[str, Any]:
+    """A connector by its code as the app shows it before a start: its station, the
+    connector, the price, and whether a start can work now (``availability``)."""
+    charge_point = connector.charge_point
+    activity = ConnectorActivity.for_stations([charge_point.pk])
+    tariffs = TariffResolver.for_stations([charge_point])
+    body = _connector(charge_point, connector, activity=activity, tariffs=tariffs, id_tag=id_tag)
+    body["can_start"] = body["availability"] == Availability.AVAILABLE
+    body["station"] = {
+        "identity": charge_point.identity,
+        "name": charge_point.name,
+        "site": _site(charge_point.site),
+        "online": charge_point.is_online,
+    }
+    return body
+
+
+# --- App sessions ---------------------------------------------------------------------------
+
+
+def app_session_list(*, wallet: Wallet) -> QuerySet[AppSession]:
+    """The driver's app sessions, newest first, with what the snapshot reads joined."""
+    return (
+        AppSession.objects.filter(wallet=wallet)
+        .select_related("charge_point", "transaction", "wallet")
+        .order_by("-created_at", "-id")
+    )
+
+
+def app_session_get(*, wallet: Wallet, pk: int) -> AppSession | None:
+    return app_session_list(wallet=wallet).filter(pk=pk).first()
+
+
+def _amount(value: Decimal | None, currency: str) -> str | None:
+    return None if value is None else str(quantize(Decimal(value), currency))
+
+
+def _energy_kwh(tx: Transaction | None) -> Decimal | None:
+    if tx is None:
+        return None
+    if tx.stopped_at is not None and tx.energy_wh is not None:
+        wh = tx.energy_wh
+    elif tx.last_meter_wh is not None:
+        wh = max(0, tx.last_meter_wh - tx.meter_start)
+    else:
+        return Decimal("0.000")
+    return (Decimal(wh) / 1000).quantize(Decimal("0.001"))
+
+
+def _duration(session: AppSession, now: dt.datetime) -> int | None:
+    tx = session.transaction
+    if tx is None:
+        return None
+    end = tx.stopped_at or (session.finished_at if session.finished_at else now)
+    return max(0, int((end - tx.started_at).total_seconds()))
+
+
+def session_cost(
+    session: AppSession, order: Order | None
+) -> tuple[Decimal | None, Decimal | None] | None:
+    """``(excl_vat, incl_vat)`` of the session: the order's once billed, else the running
+    cost from the frozen tariff (None: not started, or no tariff applies)."""
+    if order is not None:
+        return order.total_excl_vat, order.total_incl_vat
+    if session.transaction is None:
+        return None
+    cost = transaction_cost_so_far(transaction=session.transaction)
+    if cost is None:
+        return None
+    return cost["excl_vat"], cost["incl_vat"]
+
+
+def app_session_snapshot(
+    session: AppSession,
+    *,
+    order: Order | None = None,
+    order_read: bool = False,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The session as the API and the WebSocket show it. Pass ``order`` (None too, with
+    ``order_read``) when it was read in bulk (lists); otherwise it is read here (one query).
+    The running cost of an active session costs two more queries plus the pricing engine; a
+    session that is over and has no order shows no cost."""
+    now = now or timezone.now()
+    tx = session.transaction
+    currency = session.wallet.currency
+    if order is None and tx is not None and not order_read:
+        order = Order.objects.filter(transaction_id=tx.pk).first()
+    priced = order is not None or session.state in AppSession.ACTIVE_STATES
+    cost = session_cost(session, order) if priced else None
+    power = None
+    if tx is not None and tx.stopped_at is None and tx.last_power_w is not None:
+        power = (Decimal(tx.last_power_w) / 1000).quantize(Decimal("0.001"))
+    energy = _energy_kwh(tx)
+    return {
+        "id": session.pk,
+        "state": session.state,
+        "station": session.charge_point.identity,
+        "connector_id": session.connector_id,
+        "connector_code": session.connector_code,
+        "transaction_id": session.transaction_id,
+        "created_at": session.created_at.isoformat() if session.created_at else None,
+        "charging_at": session.charging_at.isoformat() if session.charging_at else None,
+        "stop_requested_at": (
+            session.stop_requested_at.isoformat() if session.stop_requested_at else None
+        ),
+        "finished_at": session.finished_at.isoformat() if session.finished_at else None,
+        "energy_kwh": None if energy is None else str(energy),
+        "power_kw": None if power is None else str(power),
+        "duration_seconds": _duration(session, now),
+        "soc": tx.last_soc if tx is not None else None,
+        "cost": None
+        if cost is None
+        else {
+            "excl_vat": _amount(cost[0], currency),
+            "incl_vat": _amount(cost[1], currency),
+            "currency": currency,
+        },
+        "currency": currency,
+        "held": _amount(session.held, currency),
+        "stop_cause": session.stop_cause,
+        "failure_reason": session.failure_reason,
+        "order": None
+        if order is None
+        else {
+            "id": order.pk,
+            "state": order.state,
+            "total_excl_vat": _amount(order.total_excl_vat, order.currency),
+            "total_incl_vat": _amount(order.total_incl_vat, order.currency),
+        },
+    }
+
+
+def app_session_snapshots(sessions: Sequence[AppSession]) -> list[dict[str, Any]]:
+    """Snapshots of a page of sessions: their orders in one query; a running cost only for
+    the active ones (a driver has one or two at most), billed ones show their order."""
+    tx_ids = [s.transaction_id for s in sessions if s.transaction_id is not None]
+    orders = {o.transaction_id: o for o in Order.objects.filter(transaction_id__in=tx_ids)}
+    now = timezone.now()
+    return [
+        app_session_snapshot(
+            session, order=orders.get(session.transaction_id or 0), order_read=True, now=now
+        )
+        for session in sessions
+    ]
+
+
+# --- QR codes ---------------------------------------------------------------------------------
+
+
+def connector_qr_url(code: str) -> str:
+    """What a connector's QR code encodes: ``<PUBLIC_BASE_URL>/app/c/<code>``. The app takes
+    the last path segment as the connector code; a phone without the app opens the page."""
+    return f"{settings.PUBLIC_BASE_URL}/app/c/{code}"
+
+
+def _qr(code: str) -> Any:
+    import segno
+
+    return segno.make(connector_qr_url(code), error="m")
+
+
+def connector_qr_svg(code: str, *, scale: int = 8, inline: bool = False) -> str:
+    """The QR code as SVG: a document, or (``inline``) an ``<svg>`` element for HTML."""
+    qr = _qr(code)
+    if inline:
+        return str(qr.svg_inline(scale=scale, border=2))
+    buffer = io.BytesIO()
+    qr.save(buffer, kind="svg", scale=scale, border=4, xmldecl=True)
+    return buffer.getvalue().decode()
+
+
+def connector_qr_png(code: str, *, scale: int = 10) -> bytes:
+    buffer = io.BytesIO()
+    _qr(code).save(buffer, kind="png", scale=scale, border=4)
+    return buffer.getvalue()
