@@ -79,21 +79,26 @@ def order_settle(*, order_id: int) -> Order:
     retry, or a second delivery of the event, posts nothing more. An order whose driver has
     no wallet, or in another currency than the wallet, stays ``pending`` (logged)."""
     with transaction.atomic():
-        order = Order.objects.select_for_update(of=("self",)).get(pk=order_id)
+        # Lock order, the same in every wallet service: the app session, then the wallet, then
+        # orders and top-ups (sessions lock the wallet under their own lock; refunds and
+        # top-ups lock the wallet, then the orders they touch). The driver and the session
+        # of an order never change, so they are read before any lock.
+        driver_id, transaction_id = Order.objects.values_list("driver_id", "transaction_id").get(
+            pk=order_id
+        )
         wallet_id = (
-            Wallet.objects.filter(user_id=order.driver_id).values_list("pk", flat=True).first()
-            if order.driver_id
+            Wallet.objects.filter(user_id=driver_id).values_list("pk", flat=True).first()
+            if driver_id
             else None
         )
         if wallet_id is None:
-            return order
-        # Lock order: order, wallet, then the app session, as everywhere that holds a wallet
-        # and a session (wallet.services.sessions): never the session before the wallet.
+            return Order.objects.get(pk=order_id)
+        session = (
+            AppSession.objects.select_for_update().filter(transaction_id=transaction_id)
+        ).first()
         wallet = wallet_lock(wallet_id=wallet_id)
         accounts = wallet_accounts(wallet=wallet)
-        session = (
-            AppSession.objects.select_for_update().filter(transaction_id=order.transaction_id)
-        ).first()
+        order = Order.objects.select_for_update(of=("self",)).get(pk=order_id)
         if order.currency != wallet.currency:
             logger.warning(
                 "order %s is in %s, the wallet of driver %s in %s: left pending",
