@@ -523,7 +523,7 @@ class IsOperator(BasePermission):
 
 class InvoiceSerializer(serializers.ModelSerializer):
     order = serializers.IntegerField(source="order_id", read_only=True)
-    corrects = serializers.SlugRelatedField(
+    corrects: serializers.SlugRelatedField[Invoice] = serializers.SlugRelatedField(
         slug_field="number",
         read_only=True,
         allow_null=True,

@@ -116,9 +116,13 @@ def vat_breakdown_scaled(
     tax += vat - sum((row[2] for row in scaled), ZERO)
     scaled[i] = (rate, base, tax)
     return [
-        {"rate": rate, "base": str(_no_minus_zero(base)), "vat": str(_no_minus_zero(tax))}
+        {"rate": rate, "base": _text(base, currency), "vat": _text(tax, currency)}
         for rate, base, tax in scaled
     ]
+
+
+def _text(amount: Decimal, currency: str) -> str:
+    return str(_no_minus_zero(quantize(amount, currency)))
 
 
 def _number_take() -> tuple[Any, int, int, str]:
@@ -214,12 +218,13 @@ def invoice_correction_issue(
     existing = Invoice.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         return existing
+    currency = order.currency
+    amount, vat = quantize(amount, currency), _no_minus_zero(quantize(vat, currency))
     if amount == ZERO:
         return None
     first = order_first_invoice(order=order)
     if first is None:
         return None
-    currency = order.currency
     order_total, order_vat = order_amounts(order=order)
     rows = vat_breakdown(order=order, total=order_total, vat=order_vat)
     if not any(Decimal(r["base"]) for r in rows):
@@ -237,7 +242,7 @@ def invoice_correction_issue(
         issued_at=now,
         currency=currency,
         total_excl_vat=amount - vat,
-        total_vat=_no_minus_zero(vat),
+        total_vat=vat,
         total_incl_vat=amount,
         seller=_seller(),
         buyer=_buyer(order),
