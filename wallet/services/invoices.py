@@ -99,7 +99,7 @@ def vat_breakdown_scaled(
     """``rows`` (a breakdown as ``vat_breakdown`` gives) scaled to ``total`` and ``vat``
     (negative for a credit note): each row's base and VAT in proportion, at the minor unit,
     the rounding difference on the largest row, so that the rows add up to exactly ``total``
-    and ``vat``. Rows without base are left out (one row stays)."""
+    and ``vat``. Rows with neither base nor VAT are left out (one row stays)."""
     parsed = [(r["rate"], Decimal(r["base"]), Decimal(r["vat"])) for r in rows]
     parsed = [row for row in parsed if row[1] or row[2]] or parsed[:1] or [("", ZERO, ZERO)]
     base_sum = sum((row[1] for row in parsed), ZERO)
