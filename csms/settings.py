@@ -311,6 +311,7 @@ SPECTACULAR_SETTINGS = {
         "RefundStateEnum": "wallet.models.Refund.State",
         "JournalEntryKindEnum": "wallet.models.JournalEntry.Kind",
         "OrderLineKindEnum": "billing.models.OrderLine.Kind",
+        "InvoiceKindEnum": "wallet.models.Invoice.Kind",
     },
 }
 

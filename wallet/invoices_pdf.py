@@ -81,6 +81,12 @@ class InvoiceDocument:
     total_incl_vat: Decimal
     payment_note: str = "Paid from wallet"
     notes: list[str] = field(default_factory=list)
+    # "INVOICE" (a first or supplementary invoice) or "CREDIT NOTE".
+    title: str = "INVOICE"
+    # A correcting document: the number (and issue date) of the invoice it corrects, and why.
+    corrects: str = ""
+    corrects_issued_at: dt.datetime | None = None
+    reason: str = ""
 
 
 def pdf_text(value: object) -> str:
@@ -106,12 +112,18 @@ def pdf_text(value: object) -> str:
     return escape("".join(out))
 
 
+def _amount(amount: Decimal, currency: str) -> Decimal:
+    value = quantize(amount, currency)
+    return abs(value) if value == 0 else value  # never "-0.00"
+
+
 def money(amount: Decimal, currency: str) -> str:
-    return f"{quantize(amount, currency):,f} {currency}"
+    """``amount`` at the minor unit with its currency; negative (a credit note) as "-1.23"."""
+    return f"{_amount(amount, currency):,f} {currency}"
 
 
 def _plain(amount: Decimal, currency: str) -> str:
-    return f"{quantize(amount, currency):,f}"
+    return f"{_amount(amount, currency):,f}"
 
 
 def unit_price_text(price: Decimal | None, currency: str) -> str:
@@ -214,7 +226,7 @@ def invoice_pdf(doc: InvoiceDocument, *, font: str = "Helvetica", bold_font: str
         rightMargin=MARGIN,
         topMargin=MARGIN,
         bottomMargin=MARGIN + 6 * mm,
-        title=f"Invoice {doc.number}",
+        title=f"{doc.title.capitalize()} {doc.number}",
         author=doc.seller.get("name", ""),
         subject=f"Charging session {doc.order_reference}",
     )
@@ -225,12 +237,18 @@ def invoice_pdf(doc: InvoiceDocument, *, font: str = "Helvetica", bold_font: str
         *(f"VAT ID {pdf_text(x)}" for x in (seller.get("vat_id", ""),) if x),
         *(pdf_text(x) for x in (seller.get("email", ""),) if x),
     ]
-    meta = Table(
+    meta_rows = [
         [
-            ["Invoice number", pdf_text(doc.number)],
-            ["Issue date", f"{doc.issued_at:%Y-%m-%d}"],
-            ["Order", pdf_text(doc.order_reference)],
+            "Credit note number" if doc.title == "CREDIT NOTE" else "Invoice number",
+            pdf_text(doc.number),
         ],
+        ["Issue date", f"{doc.issued_at:%Y-%m-%d}"],
+        ["Order", pdf_text(doc.order_reference)],
+    ]
+    if doc.corrects:
+        meta_rows.append(["Corrects", pdf_text(doc.corrects)])
+    meta = Table(
+        meta_rows,
         colWidths=[28 * mm, 42 * mm],
     )
     meta.setStyle(
@@ -251,7 +269,7 @@ def invoice_pdf(doc: InvoiceDocument, *, font: str = "Helvetica", bold_font: str
         [
             [
                 Paragraph("<br/>".join(seller_lines), s["base"]),
-                [Paragraph("INVOICE", s["title"]), Spacer(1, 3 * mm), meta],
+                [Paragraph(pdf_text(doc.title), s["title"]), Spacer(1, 3 * mm), meta],
             ]
         ],
         colWidths=[WIDTH - 70 * mm, 70 * mm],
@@ -367,12 +385,25 @@ def invoice_pdf(doc: InvoiceDocument, *, font: str = "Helvetica", bold_font: str
         )
     )
 
+    correction: list[object] = []
+    if doc.corrects:
+        of = f" of {doc.corrects_issued_at:%Y-%m-%d}" if doc.corrects_issued_at else ""
+        correction = [
+            Spacer(1, 5 * mm),
+            Paragraph(
+                f'<font name="{bold}">Corrects invoice {pdf_text(doc.corrects)}</font>{of}',
+                s["base"],
+            ),
+            *([Paragraph(f"Reason: {pdf_text(doc.reason)}", s["base"])] if doc.reason else []),
+        ]
+
     story: list[object] = [
         header,
+        *correction,
         Spacer(1, 8 * mm),
         parties,
         Spacer(1, 6 * mm),
-        Paragraph("Items", s["h"]),
+        Paragraph("Correction" if doc.corrects else "Items", s["h"]),
         lines,
         Spacer(1, 5 * mm),
         KeepTogether([Paragraph("VAT breakdown", s["h"]), summary]),

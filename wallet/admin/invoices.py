@@ -1,4 +1,5 @@
-"""Admin of invoices (read-only, with the PDF when rendered) and their yearly sequences."""
+"""Admin of invoicing documents (invoices, credit notes, supplementary invoices; read-only,
+with the PDF when rendered) and their yearly sequences."""
 
 from __future__ import annotations
 
@@ -13,16 +14,29 @@ from wallet.models import Invoice, InvoiceSequence
 
 @admin.register(Invoice)
 class InvoiceAdmin(MoneyAdmin):
-    list_display = ["number", "issued_at", "order", "total_incl_vat", "currency", "pdf_link"]
-    list_filter = ["year", "currency"]
-    search_fields = ["number", "=order__id", "order__driver__email"]
-    list_select_related = ["order"]
+    list_display = [
+        "number",
+        "kind",
+        "corrects",
+        "issued_at",
+        "order",
+        "total_incl_vat",
+        "currency",
+        "pdf_link",
+    ]
+    list_filter = ["kind", "year", "currency"]
+    search_fields = ["number", "corrects__number", "=order__id", "order__driver__email"]
+    list_select_related = ["order", "corrects"]
     date_hierarchy = "issued_at"
     readonly_fields = [
         "number",
+        "kind",
+        "corrects",
+        "reason",
         "year",
         "sequence",
         "order",
+        "idempotency_key",
         "issued_at",
         "currency",
         "total_excl_vat",

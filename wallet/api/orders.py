@@ -5,13 +5,15 @@ App (JWT, drivers only; another driver's order is a 404):
 - ``GET /api/v1/app/orders/``: the driver's orders, newest session end first, cursor-paginated;
 - ``GET /api/v1/app/orders/<id>/``: one order: session, station, site, line items, totals at
   the currency's minor unit (what the wallet charged), payment state, charges, refunds and
-  the invoice (number, date, download link) once issued;
-- ``GET /api/v1/app/orders/<id>/invoice.pdf``: the invoice PDF. An invoice whose PDF is not
-  rendered yet (the task queued at issue has not run, or its file was lost) is rendered on
-  the spot, so the driver always gets it.
+  the invoice (number, date, download link) once issued, and all its invoicing documents
+  (the first invoice, then credit notes and supplementary invoices correcting it);
+- ``GET /api/v1/app/orders/<id>/invoice.pdf``: the first invoice's PDF. A document whose PDF
+  is not rendered yet (the task queued at issue has not run, or its file was lost) is
+  rendered on the spot, so the driver always gets it;
+- ``GET /api/v1/app/orders/<id>/documents/<number>.pdf``: any document of the order as PDF.
 
 Operators (money: support staff get 403): ``GET /api/v1/invoices/`` (filters ``year``,
-``number``, ``order``) and ``GET /api/v1/invoices/<number>.pdf``.
+``number``, ``order``, ``kind``) and ``GET /api/v1/invoices/<number>.pdf`` (any document).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.models import Order
-from csms.api.common import query_int, query_text
+from csms.api.common import query_choice, query_int, query_text
 from csms.permissions import is_operator
 from wallet.api.common import AppApiView
 from wallet.models import Invoice
@@ -49,6 +51,7 @@ from wallet.selectors.orders import (
     driver_order_get,
     driver_orders,
     invoice_list,
+    order_documents,
     order_invoice,
     orders_with_charges,
 )
@@ -120,6 +123,22 @@ class AppOrderInvoiceRefSerializer(serializers.Serializer):
     download_url = serializers.URLField(help_text="The PDF (same authentication as this API).")
 
 
+class AppOrderDocumentSerializer(serializers.Serializer):
+    number = serializers.CharField()
+    kind = serializers.ChoiceField(
+        choices=Invoice.Kind.choices,
+        help_text="invoice: the first invoice, or a supplementary one (money charged on top, "
+        "`corrects` set); credit_note: money given back (negative amounts).",
+    )
+    corrects = serializers.CharField(
+        allow_null=True, help_text="Number of the invoice it corrects; null: the first invoice."
+    )
+    reason = serializers.CharField(help_text="Why a correction was issued; empty otherwise.")
+    issued_at = serializers.DateTimeField()
+    total_incl_vat = serializers.CharField(help_text="Negative for a credit note.")
+    download_url = serializers.URLField(help_text="The PDF (same authentication as this API).")
+
+
 class AppOrderSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     transaction = serializers.IntegerField(help_text="The session's OCPP transactionId.")
@@ -148,7 +167,14 @@ class AppOrderSerializer(serializers.Serializer):
     )
     charges = AppOrderChargeSerializer(many=True)
     refunds = AppOrderRefundSerializer(many=True)
-    invoice = AppOrderInvoiceRefSerializer(allow_null=True)
+    invoice = AppOrderInvoiceRefSerializer(
+        allow_null=True, help_text="The first invoice, once the order is paid."
+    )
+    documents = AppOrderDocumentSerializer(
+        many=True,
+        help_text="All invoicing documents of the order, first issued first; their "
+        "`total_incl_vat` add up to what the driver net paid for it.",
+    )
 
 
 def _money(amount: Decimal | None, currency: str) -> str | None:
@@ -174,6 +200,12 @@ def invoice_download_url(request: Request, order: Order) -> str:
     return request.build_absolute_uri(reverse("app-order-invoice", args=[order.pk]))
 
 
+def document_download_url(request: Request, document: Invoice) -> str:
+    return request.build_absolute_uri(
+        reverse("app-order-document", args=[document.order_id, document.number])
+    )
+
+
 def order_data(order: Order, request: Request) -> dict[str, Any]:
     """The app's view of an order (with ``order.charges`` attached by the selector)."""
     cur = order.currency
@@ -184,7 +216,8 @@ def order_data(order: Order, request: Request) -> dict[str, Any]:
         ZERO,
     )
     site = order.site
-    invoice = order_invoice(order=order)
+    documents = order_documents(order=order)
+    invoice = next((d for d in documents if d.is_first), None)
     return {
         "id": order.pk,
         "transaction": order.transaction_id,
@@ -251,6 +284,18 @@ def order_data(order: Order, request: Request) -> dict[str, Any]:
             "issued_at": invoice.issued_at,
             "download_url": invoice_download_url(request, order),
         },
+        "documents": [
+            {
+                "number": d.number,
+                "kind": d.kind,
+                "corrects": d.corrects.number if d.corrects is not None else None,
+                "reason": d.reason,
+                "issued_at": d.issued_at,
+                "total_incl_vat": _money(d.total_incl_vat, d.currency),
+                "download_url": document_download_url(request, d),
+            }
+            for d in documents
+        ],
     }
 
 
@@ -299,12 +344,42 @@ _ORDER_EXAMPLE = {
             "created_at": "2025-03-03T10:00:02Z",
         }
     ],
-    "refunds": [],
+    "refunds": [
+        {
+            "amount": "1.20",
+            "currency": "EUR",
+            "reason": "Station fault",
+            "state": "posted",
+            "created_at": "2025-03-04T08:12:40Z",
+        }
+    ],
     "invoice": {
         "number": "INV-2025-000001",
         "issued_at": "2025-03-03T10:00:02Z",
         "download_url": "https://csms.example.com/api/v1/app/orders/42/invoice.pdf",
     },
+    "documents": [
+        {
+            "number": "INV-2025-000001",
+            "kind": "invoice",
+            "corrects": None,
+            "reason": "",
+            "issued_at": "2025-03-03T10:00:02Z",
+            "total_incl_vat": "3.60",
+            "download_url": "https://csms.example.com/api/v1/app/orders/42/documents/"
+            "INV-2025-000001.pdf",
+        },
+        {
+            "number": "INV-2025-000007",
+            "kind": "credit_note",
+            "corrects": "INV-2025-000001",
+            "reason": "Station fault",
+            "issued_at": "2025-03-04T08:12:40Z",
+            "total_incl_vat": "-1.20",
+            "download_url": "https://csms.example.com/api/v1/app/orders/42/documents/"
+            "INV-2025-000007.pdf",
+        },
+    ],
 }
 
 
@@ -320,7 +395,7 @@ class PdfDownloadMixin:
 
 
 def invoice_pdf_response(invoice: Invoice) -> HttpResponse:
-    """The invoice's PDF as a download, rendered now if it was not yet (or its file is gone)."""
+    """The document's PDF as a download, rendered now if it was not yet (or its file is gone)."""
     if not invoice_pdf_exists(invoice=invoice):
         logger.info("invoice %s requested before its PDF was rendered: rendering now", invoice)
         invoice = invoice_render(invoice_id=invoice.pk)
@@ -420,6 +495,22 @@ class AppOrderInvoicePdfApi(PdfDownloadMixin, AppApiView):
         return invoice_pdf_response(invoice)
 
 
+@extend_schema(
+    tags=[TAG],
+    summary="An invoicing document of one of my orders, as PDF",
+    description="Any of the order's `documents`: its invoice, a credit note, a supplementary "
+    "invoice. Rendered on demand if its PDF is not ready yet.",
+    responses=_pdf_responses("Order 42 has no document INV-2025-000999."),
+)
+class AppOrderDocumentPdfApi(PdfDownloadMixin, AppApiView):
+    def get(self, request: Request, pk: int, number: str) -> HttpResponse:
+        order = _order_or_404(request, pk)
+        document = next((d for d in order_documents(order=order) if d.number == number), None)
+        if document is None:
+            raise exceptions.NotFound(f"Order {pk} has no document {number}.")
+        return invoice_pdf_response(document)
+
+
 # --- Staff endpoints ----------------------------------------------------------------------
 
 
@@ -432,12 +523,21 @@ class IsOperator(BasePermission):
 
 class InvoiceSerializer(serializers.ModelSerializer):
     order = serializers.IntegerField(source="order_id", read_only=True)
+    corrects: serializers.SlugRelatedField[Invoice] = serializers.SlugRelatedField(
+        slug_field="number",
+        read_only=True,
+        allow_null=True,
+        help_text="Number of the invoice a credit note or supplementary invoice corrects.",
+    )
     download_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Invoice
         fields = [
             "number",
+            "kind",
+            "corrects",
+            "reason",
             "year",
             "sequence",
             "issued_at",
@@ -463,6 +563,9 @@ class InvoiceSerializer(serializers.ModelSerializer):
 
 _INVOICE_EXAMPLE = {
     "number": "INV-2025-000001",
+    "kind": "invoice",
+    "corrects": None,
+    "reason": "",
     "year": 2025,
     "sequence": 1,
     "issued_at": "2025-03-03T10:00:02Z",
@@ -486,9 +589,12 @@ _INVOICE_EXAMPLE = {
 
 @extend_schema(
     tags=[STAFF_TAG],
-    summary="Invoices, newest number first (operators)",
+    summary="Invoices and credit notes, newest number first (operators)",
+    description="All invoicing documents: first invoices, supplementary invoices and credit "
+    "notes (negative amounts), one gapless series per year.",
     parameters=[
         OpenApiParameter("year", OpenApiTypes.INT, description="Year of issue."),
+        OpenApiParameter("kind", OpenApiTypes.STR, enum=Invoice.Kind.values, description="Kind."),
         OpenApiParameter("number", OpenApiTypes.STR, description="Part of the number."),
         OpenApiParameter("order", OpenApiTypes.INT, description="Order id."),
     ],
@@ -506,7 +612,9 @@ class InvoiceListApi(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[Invoice]:
         invoices = invoice_list(
-            year=query_int(self.request, "year"), number=query_text(self.request, "number")
+            year=query_int(self.request, "year"),
+            number=query_text(self.request, "number"),
+            kind=query_choice(self.request, "kind", Invoice.Kind),
         )
         order_id = query_int(self.request, "order")
         if order_id is not None:
@@ -516,7 +624,7 @@ class InvoiceListApi(generics.ListAPIView):
 
 @extend_schema(
     tags=[STAFF_TAG],
-    summary="An invoice as PDF (operators)",
+    summary="An invoice or credit note as PDF (operators)",
     responses=_pdf_responses("No invoice INV-2025-000999."),
 )
 class InvoicePdfApi(PdfDownloadMixin, APIView):
@@ -534,6 +642,11 @@ app_urlpatterns: list[Any] = [
     path("orders/", AppOrderListApi.as_view(), name="app-order-list"),
     path("orders/<int:pk>/", AppOrderDetailApi.as_view(), name="app-order-detail"),
     path("orders/<int:pk>/invoice.pdf", AppOrderInvoicePdfApi.as_view(), name="app-order-invoice"),
+    path(
+        "orders/<int:pk>/documents/<str:number>.pdf",
+        AppOrderDocumentPdfApi.as_view(),
+        name="app-order-document",
+    ),
 ]
 staff_urlpatterns: list[Any] = [
     path("invoices/", InvoiceListApi.as_view(), name="invoice-list"),

@@ -1,5 +1,5 @@
-"""Reads of a driver's orders (the app's order history and receipts) and of invoices (the
-operators' list).
+"""Reads of a driver's orders (the app's order history and receipts, with their invoicing
+documents) and of invoices and credit notes (the operators' list).
 
 An order's wallet movements (``JournalEntry.order`` has no reverse accessor) are read for a
 whole page at once by ``orders_with_charges``: a page of orders costs a fixed number of
@@ -23,13 +23,15 @@ CHARGE_KINDS = (JournalEntry.Kind.CAPTURE, JournalEntry.Kind.REFUND)
 
 def driver_orders(*, user: Any) -> QuerySet[Order]:
     """The driver's orders, newest session end first, with what a receipt shows joined or
-    prefetched: station, site, invoice, lines in order, refunds newest first."""
+    prefetched: station, site, lines in order, refunds newest first, invoicing documents in
+    number order (``order_invoice``, ``order_documents`` read them)."""
     return (
         Order.objects.filter(driver=user)
-        .select_related("charge_point", "site", "invoice")
+        .select_related("charge_point", "site")
         .prefetch_related(
             Prefetch("lines", queryset=OrderLine.objects.order_by("position")),
             Prefetch("refunds", queryset=Refund.objects.order_by("-created_at", "-id")),
+            Prefetch("invoices", queryset=_documents()),
         )
         .order_by("-stopped_at", "-id")
     )
@@ -59,28 +61,49 @@ def orders_with_charges(orders: list[Order]) -> list[Order]:
     return orders
 
 
+def _documents() -> QuerySet[Invoice]:
+    # Numbers ascend in issue order within a year; the corrected invoice's number is joined.
+    return Invoice.objects.select_related("corrects").order_by("year", "sequence")
+
+
+def order_documents(*, order: Order) -> list[Invoice]:
+    """The order's invoicing documents, first issued first: its first invoice, then the
+    credit notes and supplementary invoices that correct it (reads the prefetched rows when
+    ``driver_orders`` prefetched them)."""
+    return (
+        list(order.invoices.all()) if _prefetched(order) else list(_documents().filter(order=order))
+    )
+
+
 def order_invoice(*, order: Order) -> Invoice | None:
-    """The order's invoice, if one was issued (reads the joined row when selected)."""
-    try:
-        return order.invoice
-    except Invoice.DoesNotExist:
-        return None
+    """The order's first invoice, if one was issued (not a correction of it)."""
+    return next((d for d in order_documents(order=order) if d.is_first), None)
 
 
-def invoice_list(*, year: int | None = None, number: str | None = None) -> QuerySet[Invoice]:
-    """Invoices, newest number first; ``number`` matches a part of the number."""
-    invoices = Invoice.objects.select_related("order")
+def _prefetched(order: Order) -> bool:
+    return "invoices" in getattr(order, "_prefetched_objects_cache", {})
+
+
+def invoice_list(
+    *, year: int | None = None, number: str | None = None, kind: str | None = None
+) -> QuerySet[Invoice]:
+    """Invoicing documents (invoices and credit notes), newest number first; ``number``
+    matches a part of the number."""
+    invoices = Invoice.objects.select_related("order", "corrects")
     if year is not None:
         invoices = invoices.filter(year=year)
+    if kind:
+        invoices = invoices.filter(kind=kind)
     if number:
         invoices = invoices.filter(number__icontains=number)
     return invoices.order_by("-year", "-sequence")
 
 
 def invoice_for_render(*, invoice_id: int) -> Invoice:
-    """The invoice with what its PDF shows: the order's station, site and lines."""
+    """The invoice with what its PDF shows: the order's station, site and lines, and the
+    invoice it corrects."""
     return (
-        Invoice.objects.select_related("order__charge_point", "order__site")
+        Invoice.objects.select_related("order__charge_point", "order__site", "corrects")
         .prefetch_related(Prefetch("order__lines", queryset=OrderLine.objects.order_by("position")))
         .get(pk=invoice_id)
     )

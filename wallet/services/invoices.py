@@ -2,9 +2,17 @@
 rendered to PDF by a task (``wallet.tasks.invoice_render``; the layout is
 ``wallet.invoices_pdf``), or on demand when a download finds no PDF yet.
 
-The number is taken under the year's InvoiceSequence row lock in the transaction that marks
-the order paid: if that transaction rolls back, so does the number. Numbers read
-``<INVOICE_NUMBER_PREFIX>-<year>-<000001>``.
+An issued invoice is never changed. When the money of an invoiced order changes (a re-price
+charges more or gives back the difference, an operator refunds), a correcting document is
+issued (``invoice_correction_issue``): a credit note (negative totals) for money given back,
+a supplementary invoice for money charged on top, both referencing the order's first
+invoice. So the sum of an order's documents is always what the driver net paid for it.
+
+Every document's number is taken under the year's InvoiceSequence row lock in the
+transaction that posts the money: if that transaction rolls back, so does the number. All
+kinds share ONE series (``<INVOICE_NUMBER_PREFIX>-<year>-<000001>``): one sequence to keep
+gapless, and a credit note is as much an invoicing document as an invoice (the kind is on the
+document, its title says it).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from billing.models import Order, OrderLine
@@ -80,28 +89,85 @@ def vat_breakdown(*, order: Order, total: Decimal, vat: Decimal) -> list[dict[st
     return [{"rate": rate, "base": str(base), "vat": str(tax)} for rate, base, tax in rows]
 
 
-def invoice_issue(*, order: Order) -> Invoice:
-    """The order's invoice, issued now with the next number of this year, or the one it has.
-    Call inside the transaction that marks the order paid (holding its row lock); the PDF is
-    rendered after commit."""
-    from wallet.services.settlement import order_amounts
-    from wallet.tasks import invoice_render
+def _no_minus_zero(value: Decimal) -> Decimal:
+    return abs(value) if value == ZERO else value
 
-    existing = Invoice.objects.filter(order=order).first()
-    if existing is not None:
-        return existing
+
+def vat_breakdown_scaled(
+    *, rows: list[dict[str, Any]], total: Decimal, vat: Decimal, currency: str
+) -> list[dict[str, Any]]:
+    """``rows`` (a breakdown as ``vat_breakdown`` gives) scaled to ``total`` and ``vat``
+    (negative for a credit note): each row's base and VAT in proportion, at the minor unit,
+    the rounding difference on the largest row, so that the rows add up to exactly ``total``
+    and ``vat``. Rows with neither base nor VAT are left out (one row stays)."""
+    parsed = [(r["rate"], Decimal(r["base"]), Decimal(r["vat"])) for r in rows]
+    parsed = [row for row in parsed if row[1] or row[2]] or parsed[:1] or [("", ZERO, ZERO)]
+    base_sum = sum((row[1] for row in parsed), ZERO)
+    vat_sum = sum((row[2] for row in parsed), ZERO)
+    target_base = total - vat
+    scaled: list[tuple[str, Decimal, Decimal]] = []
+    for rate, base, tax in parsed:
+        new_base = quantize(base * target_base / base_sum, currency) if base_sum else ZERO
+        new_tax = quantize(tax * vat / vat_sum, currency) if vat_sum else ZERO
+        scaled.append((rate, new_base, new_tax))
+    i = max(range(len(scaled)), key=lambda k: abs(parsed[k][1]))
+    rate, base, tax = scaled[i]
+    base += target_base - sum((row[1] for row in scaled), ZERO)
+    tax += vat - sum((row[2] for row in scaled), ZERO)
+    scaled[i] = (rate, base, tax)
+    return [
+        {"rate": rate, "base": _text(base, currency), "vat": _text(tax, currency)}
+        for rate, base, tax in scaled
+    ]
+
+
+def _text(amount: Decimal, currency: str) -> str:
+    return str(_no_minus_zero(quantize(amount, currency)))
+
+
+def _number_take() -> tuple[Any, int, int, str]:
+    """``(now, year, sequence, number)``: the next number of this year's series, under the
+    sequence's row lock (held to the end of the caller's transaction: call inside it)."""
     now = timezone.now()
     year = timezone.localtime(now).year
     InvoiceSequence.objects.get_or_create(year=year)
     sequence = InvoiceSequence.objects.select_for_update().get(year=year)
     sequence.last_number += 1
     sequence.save(update_fields=["last_number"])
+    number = f"{settings.INVOICE_NUMBER_PREFIX}-{year}-{sequence.last_number:06d}"
+    return now, year, sequence.last_number, number
+
+
+def order_first_invoice(*, order: Order) -> Invoice | None:
+    """The order's first invoice (the one corrections correct), if issued."""
+    return Invoice.objects.filter(
+        order=order, kind=Invoice.Kind.INVOICE, corrects__isnull=True
+    ).first()
+
+
+def invoice_issue(*, order: Order) -> Invoice:
+    """The order's first invoice, issued now with the next number of this year, or the one it
+    has. Call inside the transaction that marks the order paid (holding its row lock); the
+    PDF is rendered after commit.
+
+    It carries the order's total as priced now (a re-price before payment is in it: settlement
+    has charged or refunded the difference already). Operators' refunds of the order made
+    before it (of an unpaid order) get their credit notes now, right after it, so that the
+    order's documents add up to what the driver net paid."""
+    from wallet.services.settlement import order_amounts
+
+    existing = order_first_invoice(order=order)
+    if existing is not None:
+        return existing
+    now, year, sequence, number = _number_take()
     total, vat = order_amounts(order=order)
     invoice = Invoice.objects.create(
         order=order,
+        kind=Invoice.Kind.INVOICE,
+        idempotency_key=f"order:{order.pk}",
         year=year,
-        sequence=sequence.last_number,
-        number=f"{settings.INVOICE_NUMBER_PREFIX}-{year}-{sequence.last_number:06d}",
+        sequence=sequence,
+        number=number,
         issued_at=now,
         currency=order.currency,
         total_excl_vat=total - vat,
@@ -111,8 +177,95 @@ def invoice_issue(*, order: Order) -> Invoice:
         buyer=_buyer(order),
         vat_breakdown=vat_breakdown(order=order, total=total, vat=vat),
     )
-    transaction.on_commit(lambda: _render_later(invoice_render, invoice.pk), robust=True)
+    _render_on_commit(invoice)
+    for refund in order.refunds.order_by("created_at", "pk"):
+        invoice_correction_issue(
+            order=order,
+            amount=-refund.amount,
+            vat=-_refund_vat(refund),
+            reason=refund.reason,
+            idempotency_key=f"refund:{refund.pk}",
+        )
     return invoice
+
+
+def _refund_vat(refund: Any) -> Decimal:
+    """The VAT a posted order refund gave back (its VAT payable leg, a debit)."""
+    from wallet.models import LedgerAccount, Posting
+
+    legs = Posting.objects.filter(
+        entry__refund=refund, account__kind=LedgerAccount.Kind.VAT_PAYABLE
+    ).aggregate(total=Sum("amount"))
+    return Decimal(legs["total"] or ZERO)
+
+
+def invoice_correction_issue(
+    *, order: Order, amount: Decimal, vat: Decimal, reason: str, idempotency_key: str
+) -> Invoice | None:
+    """Document a change of what the driver paid for an invoiced order: ``amount`` (incl.
+    VAT, at the minor unit) and its ``vat``, negative for money given back -> a credit note,
+    positive for money charged on top -> a supplementary invoice; either corrects the order's
+    first invoice and takes the next number of the same series. The VAT breakdown is the
+    order's rates scaled to the amount (``vat_breakdown_scaled``).
+
+    Returns None, issuing nothing, when the order has no invoice yet (its first invoice will
+    carry the final amount when it is paid) or ``amount`` is zero. Idempotent by
+    ``idempotency_key`` ("refund:<id>", "order:<id>:reprice:<sample>"): a retry returns the
+    document issued the first time. Call inside the transaction that posts the money, holding
+    the order's row lock; the PDF is rendered after commit."""
+    from wallet.services.settlement import order_amounts
+
+    existing = Invoice.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing
+    currency = order.currency
+    amount, vat = quantize(amount, currency), _no_minus_zero(quantize(vat, currency))
+    if amount == ZERO:
+        return None
+    first = order_first_invoice(order=order)
+    if first is None:
+        return None
+    order_total, order_vat = order_amounts(order=order)
+    rows = vat_breakdown(order=order, total=order_total, vat=order_vat)
+    if not any(Decimal(r["base"]) for r in rows):
+        rows = list(first.vat_breakdown)  # re-priced to nothing: the invoiced rates
+    now, year, sequence, number = _number_take()
+    document = Invoice.objects.create(
+        order=order,
+        kind=Invoice.Kind.CREDIT_NOTE if amount < ZERO else Invoice.Kind.INVOICE,
+        corrects=first,
+        reason=reason[:255],
+        idempotency_key=idempotency_key,
+        year=year,
+        sequence=sequence,
+        number=number,
+        issued_at=now,
+        currency=currency,
+        total_excl_vat=amount - vat,
+        total_vat=vat,
+        total_incl_vat=amount,
+        seller=_seller(),
+        buyer=_buyer(order),
+        vat_breakdown=vat_breakdown_scaled(rows=rows, total=amount, vat=vat, currency=currency),
+    )
+    logger.info(
+        "%s %s corrects %s of order %s: %s %s (%s)",
+        document.get_kind_display(),
+        document.number,
+        first.number,
+        order.pk,
+        amount,
+        currency,
+        reason,
+    )
+    _render_on_commit(document)
+    return document
+
+
+def _render_on_commit(invoice: Invoice) -> None:
+    from wallet.tasks import invoice_render
+
+    transaction.on_commit(lambda: _render_later(invoice_render, invoice.pk), robust=True)
 
 
 def _render_later(task: Any, invoice_id: int) -> None:
@@ -132,7 +285,9 @@ def _site_address(site: Any) -> str:
 def invoice_document(*, invoice: Invoice) -> InvoiceDocument:
     """What the invoice's PDF shows, from the invoice (frozen at issue: seller, buyer,
     totals, VAT breakdown) and its order (session, station, site, lines). Session times are
-    shown in the site's time zone, the issue date in settings.TIME_ZONE."""
+    shown in the site's time zone, the issue date in settings.TIME_ZONE. A credit note or
+    supplementary invoice shows the invoice it corrects, its reason, and one item per VAT
+    rate of its breakdown (the order's lines are on the corrected invoice)."""
     order = invoice.order
     site = order.site
     zone = site.zone if site is not None else timezone.get_default_timezone()
@@ -140,20 +295,35 @@ def invoice_document(*, invoice: Invoice) -> InvoiceDocument:
     station = charge_point.identity
     if charge_point.name:
         station = f"{charge_point.name} ({charge_point.identity})"
-    lines = [
-        InvoiceLine(
-            description=line.description or line.get_dimension_display(),
-            volume=line.volume,
-            unit=_UNITS.get(line.dimension, ""),
-            # A rounding line is no quantity of anything.
-            show_volume=line.dimension != OrderLine.Dimension.ROUNDING,
-            unit_price=line.unit_price,
-            vat_rate=line.vat_rate,
-            amount_excl_vat=line.amount_excl_vat,
-            amount_incl_vat=line.amount_incl_vat,
-        )
-        for line in order.lines.all()
-    ]
+    if invoice.corrects_id is None:
+        lines = [
+            InvoiceLine(
+                description=line.description or line.get_dimension_display(),
+                volume=line.volume,
+                unit=_UNITS.get(line.dimension, ""),
+                # A rounding line is no quantity of anything.
+                show_volume=line.dimension != OrderLine.Dimension.ROUNDING,
+                unit_price=line.unit_price,
+                vat_rate=line.vat_rate,
+                amount_excl_vat=line.amount_excl_vat,
+                amount_incl_vat=line.amount_incl_vat,
+            )
+            for line in order.lines.all()
+        ]
+    else:
+        # A correction's items: the corrected amount per VAT rate, as its breakdown.
+        lines = [
+            InvoiceLine(
+                description=_correction_line(invoice),
+                volume=Decimal(1),
+                unit="",
+                unit_price=Decimal(row["base"]),
+                vat_rate=Decimal(row["rate"]) if row.get("rate") else None,
+                amount_excl_vat=Decimal(row["base"]),
+                amount_incl_vat=Decimal(row["base"]) + Decimal(row["vat"]),
+            )
+            for row in invoice.vat_breakdown
+        ]
     notes = []
     if any(row.get("rate", "") == "" for row in invoice.vat_breakdown):
         notes.append(
@@ -161,7 +331,16 @@ def invoice_document(*, invoice: Invoice) -> InvoiceDocument:
             "excl. VAT."
         )
     issued = timezone.localtime(invoice.issued_at)
+    if invoice.kind == Invoice.Kind.CREDIT_NOTE:
+        title, payment_note = "CREDIT NOTE", f"Credited to the wallet on {issued:%Y-%m-%d}."
+    else:
+        title, payment_note = "INVOICE", f"Paid from wallet on {issued:%Y-%m-%d}."
+    corrects = invoice.corrects
     return InvoiceDocument(
+        title=title,
+        corrects=corrects.number if corrects is not None else "",
+        corrects_issued_at=timezone.localtime(corrects.issued_at) if corrects else None,
+        reason=invoice.reason,
         number=invoice.number,
         issued_at=issued,
         currency=invoice.currency,
@@ -180,9 +359,16 @@ def invoice_document(*, invoice: Invoice) -> InvoiceDocument:
         total_excl_vat=invoice.total_excl_vat,
         total_vat=invoice.total_vat,
         total_incl_vat=invoice.total_incl_vat,
-        payment_note=f"Paid from wallet on {issued:%Y-%m-%d}.",
+        payment_note=payment_note,
         notes=notes,
     )
+
+
+def _correction_line(invoice: Invoice) -> str:
+    assert invoice.corrects is not None
+    what = "Credit" if invoice.kind == Invoice.Kind.CREDIT_NOTE else "Additional charge"
+    text = f"{what} on invoice {invoice.corrects.number}"
+    return f"{text}: {invoice.reason}" if invoice.reason else text
 
 
 def invoice_pdf_exists(*, invoice: Invoice) -> bool:

@@ -30,6 +30,7 @@ from wallet.models import LedgerAccount, Posting, Refund, TopUp, Wallet
 from wallet.money import quantize
 from wallet.payments import provider_get
 from wallet.payments.base import PaymentError
+from wallet.services.invoices import invoice_correction_issue
 from wallet.services.ledger import (
     ZERO,
     InsufficientFunds,
@@ -96,8 +97,9 @@ def refund_order(
     """Give ``amount`` (default: all that is left) of a charged order back to its driver's
     wallet. At most what was charged less what was refunded already; the VAT part is the
     order's VAT in proportion (the last refund takes the exact remainder). The order becomes
-    ``refunded`` once fully refunded. If the driver still owes for unpaid sessions, the
-    refunded money pays that first, as a top-up would. ValidationError: nothing to refund,
+    ``refunded`` once fully refunded. An invoiced order gets a credit note for the refund, in
+    the same transaction. If the driver still owes for unpaid sessions, the refunded money
+    pays that first, as a top-up would. ValidationError: nothing to refund,
     too much, no wallet; IdempotencyConflict: the key belongs to another refund."""
     if (found := _existing(idempotency_key, order=order)) is not None:
         return RefundResult(found, False)
@@ -148,6 +150,15 @@ def refund_order(
             order=order,
             refund=refund,
             created_by=created_by,
+        )
+        # An invoiced order's refund gets its credit note now, numbered in this transaction
+        # (gapless); an order not invoiced yet gets it with its first invoice.
+        invoice_correction_issue(
+            order=order,
+            amount=-amount,
+            vat=-vat,
+            reason=reason,
+            idempotency_key=f"refund:{refund.pk}",
         )
         if full:
             order.state = Order.State.REFUNDED

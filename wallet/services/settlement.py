@@ -5,7 +5,9 @@ The order total (incl. VAT where known) is rounded to the currency's minor unit 
 from the session's hold, then from the available balance; what neither covers becomes a
 receivable and the order ``unpaid`` (the next top-up settles it first). The rest of the hold
 is released. A paid order gets its invoice. A re-priced order is charged (or refunded) the
-difference, once per re-price. Sessions started with a driver's RFID card settle the same way,
+difference, once per re-price; if it was invoiced already, the difference gets a
+supplementary invoice (or a credit note) in the same transaction (the invoice is never
+changed). Sessions started with a driver's RFID card settle the same way,
 with nothing held.
 """
 
@@ -22,7 +24,7 @@ from django.utils import timezone
 from billing.models import Order
 from wallet.models import AppSession, JournalEntry, Wallet
 from wallet.money import quantize
-from wallet.services.invoices import invoice_issue
+from wallet.services.invoices import invoice_correction_issue, invoice_issue
 from wallet.services.ledger import (
     ZERO,
     ledger_capture,
@@ -119,14 +121,15 @@ def order_settle(*, order_id: int) -> Order:
         held = session.held if session is not None else ZERO
         captured = ZERO
         shortfall = ZERO
+        # The VAT of a difference: the order's VAT less what earlier captures carried.
+        vat_due = vat - _vat_charged(order) if due else ZERO
+        reprice_key = f"order:{order.pk}:reprice:{order.priced_through_sample}"
         if due > ZERO:
-            # The VAT of a difference: the order's VAT less what earlier captures carried.
-            vat_so_far = _vat_charged(order)
             capture = ledger_capture(
                 wallet=wallet,
                 accounts=accounts,
                 total=due,
-                vat=vat - vat_so_far,
+                vat=vat_due,
                 held=held,
                 idempotency_key=f"order:{order.pk}:capture:{order.priced_through_sample}",
                 memo=f"Charging at {order.charge_point.identity if order.charge_point_id else ''}",
@@ -135,15 +138,30 @@ def order_settle(*, order_id: int) -> Order:
             )
             captured = capture.from_held
             shortfall = capture.shortfall
+            # None before the first invoice: that one will carry the final total.
+            invoice_correction_issue(
+                order=order,
+                amount=due,
+                vat=vat_due,
+                reason="Session re-priced higher (meter readings that arrived late)",
+                idempotency_key=reprice_key,
+            )
         elif due < ZERO:
             ledger_order_refund(
                 wallet=wallet,
                 accounts=accounts,
                 amount=-due,
-                vat=_vat_charged(order) - vat,
-                idempotency_key=f"order:{order.pk}:reprice:{order.priced_through_sample}",
+                vat=-vat_due,
+                idempotency_key=reprice_key,
                 memo="Session re-priced lower",
                 order=order,
+            )
+            invoice_correction_issue(
+                order=order,
+                amount=due,
+                vat=vat_due,
+                reason="Session re-priced lower (meter readings that arrived late)",
+                idempotency_key=reprice_key,
             )
         if session is not None and session.held:
             _release_rest(wallet=wallet, accounts=accounts, session=session, captured=captured)
