@@ -208,6 +208,31 @@ def test_a_repriced_lower_order_is_refunded_the_difference_once(dana):
     assert ledger_verified()
 
 
+def test_a_reprice_lower_never_refunds_past_what_an_operator_already_refunded(dana, operator):
+    from wallet.services.refunds import refund_order
+
+    make_tariff(energy="0.30", time="1.00", vat="20", max_price=None)
+    fund(dana, "20.00")
+    order, _ = app_order(dana, hold="10.00", samples=False)  # 4.80 paid
+    refund_order(
+        order=order,
+        amount=Decimal("4.00"),
+        reason="goodwill",
+        created_by=operator,
+        idempotency_key="goodwill-1",
+    )
+
+    # Late readings make it 4.20; the driver has paid 0.80 net, less than that: no refund.
+    add_samples(order.transaction, [(30, 11_000), (45, 11_000)])
+    order = reprice(order.transaction)
+    order_settle(order_id=order.pk)
+
+    reprice_refunds = JournalEntry.objects.filter(order=order, kind="refund", refund=None)
+    assert not reprice_refunds.exists()
+    assert balances(dana) == (Decimal("19.20"), Decimal("0"), Decimal("0"))
+    assert ledger_verified()
+
+
 def test_an_order_in_another_currency_stays_pending_and_releases_the_hold(dana):
     make_tariff(energy="0.30", vat="20", currency="USD")
     fund(dana, "20.00")

@@ -60,6 +60,14 @@ def _charged(order: Order) -> Decimal:
     return (captured["total"] or ZERO) - (repriced["total"] or ZERO)
 
 
+def _operator_refunded(order: Order) -> Decimal:
+    """What operators refunded of ``order`` (refunds with a Refund record)."""
+    total = JournalEntry.objects.filter(
+        order=order, kind=JournalEntry.Kind.REFUND, refund__isnull=False
+    ).aggregate(total=Sum("amount"))["total"]
+    return total or ZERO
+
+
 def _release_rest(
     *, wallet: Wallet, accounts: dict, session: AppSession, captured: Decimal
 ) -> None:
@@ -147,6 +155,14 @@ def order_settle(*, order_id: int) -> Order:
                 idempotency_key=reprice_key,
             )
         elif due < ZERO:
+            # Never give back more than the driver still paid net above the new total: an
+            # operator's refund of this order already returned part of it.
+            net_paid = charged - _operator_refunded(order)
+            refund = min(-due, max(net_paid - total, ZERO))
+            if refund < -due:
+                vat_due = quantize(vat_due * refund / -due, order.currency) if refund else ZERO
+                due = -refund
+        if due < ZERO:
             ledger_order_refund(
                 wallet=wallet,
                 accounts=accounts,
