@@ -253,9 +253,9 @@ SIMPLE_JWT = {
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
     "AUTH_HEADER_TYPES": ("Bearer",),
-    # Tokens carry a digest of the password they were issued under: a password change or
-    # reset ends every access token at once, not ACCESS_TOKEN_LIFETIME later.
-    "CHECK_REVOKE_TOKEN": True,
+    # Not CHECK_REVOKE_TOKEN: it puts a digest of the password hash into every token, which
+    # the app (and anyone holding a token) can read. A password change blacklists every
+    # refresh token instead; access tokens then end within ACCESS_TOKEN_LIFETIME.
 }
 
 # --- Auth, API -------------------------------------------------------------------------------

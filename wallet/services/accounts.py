@@ -119,8 +119,7 @@ def driver_profile_update(*, user: Any, **fields: str) -> Any:
 
 def refresh_tokens_revoke(*, user: Any) -> int:
     """Blacklist every outstanding refresh token of the user (log out every device); how many
-    were blacklisted now. Access tokens die with the password they were issued for
-    (SIMPLE_JWT CHECK_REVOKE_TOKEN), or within ACCESS_TOKEN_LIFETIME otherwise."""
+    were blacklisted now. The access tokens they hold end within ACCESS_TOKEN_LIFETIME."""
     outstanding = OutstandingToken.objects.filter(user=user, expires_at__gt=timezone.now()).exclude(
         blacklistedtoken__isnull=False
     )
