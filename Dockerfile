@@ -15,7 +15,8 @@ COPY . .
 RUN pip install --no-cache-dir --no-deps . \
     && DEBUG=true python manage.py collectstatic --noinput
 
-RUN useradd --system --uid 10001 csms
+# media/: invoice PDFs (Django's storage), a volume shared by web and worker in compose.
+RUN useradd --system --uid 10001 csms && mkdir -p /app/media && chown csms /app/media
 USER csms
 EXPOSE 8000
 # No --proxy-headers: daphne would believe X-Forwarded-For from anyone; csms.proxy trusts it

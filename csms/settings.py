@@ -220,11 +220,13 @@ PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/"
 APP_PASSWORD_RESET_URL = env_str(
     "APP_PASSWORD_RESET_URL", PUBLIC_BASE_URL + "/app/password-reset?uid={uid}&token={token}"
 )
-# The seller on invoices.
-INVOICE_SELLER_NAME = env_str("INVOICE_SELLER_NAME", "Open CSMS Charging B.V.")
-INVOICE_SELLER_ADDRESS = env_str("INVOICE_SELLER_ADDRESS", "Example Street 1, 1000 AA Amsterdam")
-INVOICE_SELLER_VAT_ID = env_str("INVOICE_SELLER_VAT_ID", "NL000000000B01")
-INVOICE_SELLER_EMAIL = env_str("INVOICE_SELLER_EMAIL", "billing@example.com")
+# The seller on invoices (empty, as docker-compose passes an unset one: the example value).
+INVOICE_SELLER_NAME = env_str("INVOICE_SELLER_NAME", "") or "Open CSMS Charging B.V."
+INVOICE_SELLER_ADDRESS = (
+    env_str("INVOICE_SELLER_ADDRESS", "") or "Example Street 1, 1000 AA Amsterdam"
+)
+INVOICE_SELLER_VAT_ID = env_str("INVOICE_SELLER_VAT_ID", "") or "NL000000000B01"
+INVOICE_SELLER_EMAIL = env_str("INVOICE_SELLER_EMAIL", "") or "billing@example.com"
 INVOICE_NUMBER_PREFIX = env_str("INVOICE_NUMBER_PREFIX", "INV")
 
 # Files: invoices (and later firmware, diagnostics) in Django's storage; local by default.

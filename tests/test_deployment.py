@@ -218,3 +218,11 @@ def test_the_readme_says_how_to_get_back_in_when_the_admin_password_is_lost():
     assert ".venv/bin/python manage.py ensure_admin --reset-password" in quick_start
     assert "docker compose exec web python manage.py ensure_admin --reset-password" in deploying
     assert "docker compose logs migrate" in deploying
+
+
+def test_web_and_worker_share_the_media_volume_invoices_are_written_to():
+    services = _compose()["services"]
+    for name in ("web", "worker"):
+        assert "media:/app/media" in services[name]["volumes"], name
+        assert services[name]["environment"]["MEDIA_ROOT"] == "/app/media"
+    assert "media" in _compose()["volumes"]
