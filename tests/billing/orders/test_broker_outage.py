@@ -45,7 +45,7 @@ def test_with_a_broker_it_publishes_off_the_committing_thread(eager, monkeypatch
         signals.on_transaction_stopped(sender=None, transaction=tx)
 
     assert published.wait(5)
-    assert threads == ["billing-publisher"]
+    assert threads == ["task-publisher"]
     assert threading.current_thread().name not in threads
 
 
