@@ -35,28 +35,32 @@ IDENTITY = "E2E-APP-1"
 EMAIL = "e2e-driver@example.com"
 STEP = 20.0
 
-SEED = """
-from decimal import Decimal
+STATION_SEED = """
 from django.db import transaction
 from billing.pricing.ocpi import tariff_from_ocpi
 from billing.services import tariff_create
 from csms.models import ChargePoint
-from tests.wallet.factories import fund, make_driver
 with transaction.atomic():
     tariff_create(name="E2E", is_default=True, pricing=tariff_from_ocpi({
         "currency": "EUR",
         "elements": [{"price_components": [
             {"type": "ENERGY", "price": "3.00", "vat": "20", "step_size": 1}]}]}))
 ChargePoint.objects.create(identity="%(identity)s", name="App station")
+"""
+DRIVER_SEED = """
+from tests.wallet.factories import fund, make_driver
 driver = make_driver(email="%(email)s")
 fund(driver, "%(balance)s")
 """
 
 
-def seed(url: str, balance: str) -> None:
-    """The tariff (3.00 EUR/kWh + 20% VAT: a fast session costs something), the station and
-    a funded driver, written by the project's own factories in the server's database."""
-    code = SEED % {"identity": IDENTITY, "email": EMAIL, "balance": balance}
+def seed(url: str, balance: str | None) -> None:
+    """The tariff (3.00 EUR/kWh + 20% VAT: a fast session costs something), the station and,
+    with a ``balance``, a funded driver, written by the project's own code in the server's
+    database."""
+    code = STATION_SEED % {"identity": IDENTITY}
+    if balance is not None:
+        code += DRIVER_SEED % {"email": EMAIL, "balance": balance}
     subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", code],
         cwd=ROOT,

@@ -9,8 +9,6 @@ import asyncio
 import http.cookiejar
 import json
 import re
-import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,26 +20,13 @@ import pytest
 import websockets
 
 from tests.e2e.conftest import E2E_MARKS, STARTUP_TIMEOUT, Server
-from tests.e2e.test_app_session import IDENTITY, STEP, connector_code, station, until
-from tests.servers import ROOT, free_port, process_env, start_daphne, stop
+from tests.e2e.test_app_session import STEP, connector_code, seed, station, until
+from tests.servers import free_port, start_daphne, stop
 
 pytestmark = E2E_MARKS
 
 EMAIL = "journey@example.com"
 PASSWORD = "correct-horse-battery-staple-9"
-
-SEED = """
-from django.db import transaction
-from billing.pricing.ocpi import tariff_from_ocpi
-from billing.services import tariff_create
-from csms.models import ChargePoint
-with transaction.atomic():
-    tariff_create(name="Journey", is_default=True, pricing=tariff_from_ocpi({
-        "currency": "EUR",
-        "elements": [{"price_components": [
-            {"type": "ENERGY", "price": "3.00", "vat": "20", "step_size": 1}]}]}))
-ChargePoint.objects.create(identity="%(identity)s", name="Journey station")
-"""
 
 
 class App:
@@ -96,13 +81,7 @@ class App:
 @pytest.fixture
 def journey_server(server_database: tuple[str, str]) -> Any:
     url, alias = server_database
-    subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", SEED % {"identity": IDENTITY}],
-        cwd=ROOT,
-        env=process_env(DATABASE_URL=url),
-        check=True,
-        timeout=120,
-    )
+    seed(url, balance=None)  # the tariff and the station; the driver signs up
     port = free_port()
     process = start_daphne(
         port,
