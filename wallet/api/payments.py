@@ -40,8 +40,13 @@ from rest_framework.views import APIView
 from billing.models import Order
 from csms.api.common import query_choice, query_int, query_text
 from csms.permissions import is_operator
-from wallet.api.accounts import BalancesSerializer
-from wallet.api.common import AppApiView, idempotency_key, idempotency_key_param, request_wallet
+from wallet.api.common import (
+    AppApiView,
+    BalancesSerializer,
+    idempotency_key,
+    idempotency_key_param,
+    request_wallet,
+)
 from wallet.models import JournalEntry, Refund, TopUp, Wallet
 from wallet.money import AmountError, parse_amount, quantize
 from wallet.payments import UnknownProvider, provider_get, sandbox
