@@ -42,11 +42,13 @@ from rest_framework.views import APIView
 from csms.api.common import charge_point_or_404, query_text
 from wallet.api.common import AppApiView, idempotency_key, idempotency_key_param, request_wallet
 from wallet.models import AppSession
-from wallet.selectors.charging import (
+from wallet.selectors.sessions import (
     app_session_get,
     app_session_list,
     app_session_snapshot,
     app_session_snapshots,
+)
+from wallet.selectors.stations import (
     connector_by_code,
     connector_detail,
     connector_qr_png,

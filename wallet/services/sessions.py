@@ -44,10 +44,10 @@ from csms.models import Command, IdTag, Transaction
 from ocpp_gateway import calls
 from wallet.models import AppSession, JournalEntry, Wallet
 from wallet.money import quantize
-from wallet.selectors.charging import (
+from wallet.selectors.sessions import app_session_snapshot
+from wallet.selectors.stations import (
     Availability,
     ConnectorActivity,
-    app_session_snapshot,
     connector_availability,
     connector_by_code,
 )
