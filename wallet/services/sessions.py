@@ -24,6 +24,10 @@
   ``finished`` and pushes the final figures.
 
 Lock order, as settlement's: the AppSession row, then the wallet.
+
+One module past ~400 lines on purpose: it is one state machine, read top to bottom (start,
+link, stop, live figures and the balance, push), whose transitions share its helpers, its
+refusals (``SessionRefused``) and its lock order.
 """
 
 from __future__ import annotations
