@@ -35,6 +35,7 @@ from wallet.money import quantize
 EARTH_RADIUS_KM = Decimal("6371.0088")
 KM_PER_DEGREE = Decimal("111.32")  # of latitude (and of longitude at the equator)
 
+
 # --- Stations near a point -------------------------------------------------------------------
 
 
