@@ -287,7 +287,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "csms.api.common.exception_handler",
-    # Requests per client address (wallet.api.accounts.AppAuthThrottle), on top of the failed
+    # Requests per client address (wallet.api.accounts.auth.AppAuthThrottle), on top of the failed
     # log-in limits of csms.authentication.
     "DEFAULT_THROTTLE_RATES": {
         "app_signup": env_str("APP_SIGNUP_RATE", "10/hour"),

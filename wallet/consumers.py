@@ -27,7 +27,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from wallet.models import AppSession
-from wallet.selectors.charging import app_session_snapshot
+from wallet.selectors.sessions import app_session_snapshot
 from wallet.services.sessions import group_name
 
 logger = logging.getLogger(__name__)

@@ -12,6 +12,9 @@ there is one ("Dvořák" -> "Dvorák", "Łukasz Wąs" -> "Lukasz Was") and write
 invoice's data keeps the exact names (``Invoice.buyer``): to print other scripts, register a
 TrueType font covering them (e.g. DejaVu Sans) with reportlab and pass its name as
 ``font``/``bold_font``.
+
+One module past ~400 lines on purpose: it is one page layout, read top to bottom, and its
+text and number formats above the layout serve only that page.
 """
 
 from __future__ import annotations

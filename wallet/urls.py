@@ -1,4 +1,4 @@
-"""wallet's routes, each sub-domain's from its API module: the driver app's under
+"""wallet's routes, each sub-domain's from its API package: the driver app's under
 /api/v1/app/, operators' under /api/v1/, and plain pages (the sandbox checkout) at the root.
 Mounted by csms/urls.py."""
 

@@ -1,5 +1,6 @@
-"""Plumbing of the driver app's API: who counts as a driver, the app's authentication, and the
-Idempotency-Key header. The error shape, strict query parsing and pagination are
+"""Plumbing of the driver app's API: who counts as a driver, the app's authentication, the
+Idempotency-Key header, and the balances' shape (MoneyField, BalancesSerializer), which the
+operators' wallet endpoints show too. The error shape, strict query parsing and pagination are
 csms.api.common's, as everywhere.
 
 A driver is a user with a wallet (made at sign-up). The app API answers only for the driver's
@@ -13,13 +14,14 @@ from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from wallet.models import Wallet
+from wallet.money import quantize
 
 IDEMPOTENCY_KEY_MAX = 255
 
@@ -79,3 +81,25 @@ def idempotency_key_param(*, required: bool = True) -> OpenApiParameter:
         required=required,
         description="A new UUID per operation; the same one when retrying it.",
     )
+
+
+# --- Balances, as the app and the operators see them -----------------------------------------
+
+
+class MoneyField(serializers.CharField):
+    """A ledger amount as a string at the currency's minor unit ("12.50"): reads ``attr`` and
+    ``currency`` of the object."""
+
+    def __init__(self, attr: str, **kwargs: Any) -> None:
+        self.attr = attr
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, value: Any) -> str:
+        return str(quantize(getattr(value, self.attr), value.currency))
+
+
+class BalancesSerializer(serializers.Serializer):
+    currency = serializers.CharField(read_only=True, help_text="ISO 4217.")
+    available = MoneyField("available", help_text="Spendable: may start sessions, be refunded.")
+    held = MoneyField("held", help_text="Reserved for running sessions.")
+    owed = MoneyField("owed", help_text="Unpaid session costs; the next top-up pays them first.")

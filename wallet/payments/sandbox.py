@@ -1,10 +1,10 @@
 """The sandbox provider: a payment provider of our own that takes no money and needs no
 internet, for development, demos and tests.
 
-Its checkout is our page ``/payments/sandbox/<token>/`` (``wallet.api.payments``), where the
-driver presses Pay or Decline. The page then delivers a webhook to ourselves, in process,
-signed exactly as a real provider signs one (``Sandbox-Signature: t=<unix>,v1=<hmac>``, see
-``wallet.payments.base``) and verified by the same path as ``POST
+Its checkout is our page ``/payments/sandbox/<token>/`` (``wallet.api.payments.webhooks``),
+where the driver presses Pay or Decline. The page then delivers a webhook to ourselves, in
+process, signed exactly as a real provider signs one (``Sandbox-Signature: t=<unix>,v1=<hmac>``,
+see ``wallet.payments.base``) and verified by the same path as ``POST
 /api/v1/payments/webhooks/sandbox/``: the page never credits a wallet by itself.
 
 It is offered only while it is the configured provider (``PAYMENT_PROVIDER=sandbox``): on a

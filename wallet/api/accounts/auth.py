@@ -1,10 +1,5 @@
-"""App API: driver accounts. Sign-up, log-in (JWT pairs), token refresh and log-out, password
-change and reset, the profile, RFID cards, and the wallet's balance and statement.
-
-Authentication of the app is a JWT access token (``Authorization: Bearer <access>``, 5 min)
-and a rotating refresh token (30 d; each refresh blacklists the one it used). Log-ins go
-through Django's ``authenticate``, so csms.authentication's failed-log-in limits (per e-mail
-and per address) apply on top of this module's request rates per address (AppAuthThrottle).
+"""App API: the driver's credentials. Sign-up, log-in (JWT pairs), token refresh and log-out,
+password change and reset, and the request rates per client address (AppAuthThrottle).
 
 Decisions where the issue was silent:
 - Sign-up with a taken address says so (400 on ``email``). Sign-up cannot hide it without a
@@ -13,8 +8,6 @@ Decisions where the issue was silent:
   Password reset, which can hide it, always answers 202.
 - Staff (no wallet) with the right password get a 403 naming the operations API; a wrong
   password is a 401 whatever the account.
-- ``GET wallet/`` is one call for the app's wallet screen: the balances and the first page of
-  the statement (cursor-paginated, newest first, ``entries.next`` for older ones).
 """
 
 from __future__ import annotations
@@ -26,16 +19,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import update_last_login
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.urls import path
-from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiExample,
-    OpenApiParameter,
-    OpenApiResponse,
-    extend_schema,
-    extend_schema_field,
-)
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -50,30 +34,17 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from csms import throttling
-from csms.api.common import NewestFirstCursorPagination
 from csms.authentication import client_address, login_limits, login_retry_after
-from csms.models import IdTag
-from wallet.api.common import AppApiView, request_wallet
-from wallet.models import JournalEntry, Wallet
-from wallet.money import quantize
-from wallet.selectors.accounts import driver_card_get, driver_cards
-from wallet.selectors.ledger import Balances, wallet_balances, wallet_statement
+from wallet.api.accounts.profile import PROFILE_EXAMPLE, ProfileSerializer, profile_data
+from wallet.api.accounts.schema import STAFF_REFUSED, TAG, DetailSerializer, errors, example
+from wallet.api.common import AppApiView
+from wallet.models import Wallet
 from wallet.services import accounts
 
 logger = logging.getLogger("wallet.auth")
 
-TAG = "App: account"
-STAFF_REFUSED = (
-    "This is the driver app: staff accounts have no wallet. Use the operations API or the admin."
-)
 WRONG_CREDENTIALS = "Wrong e-mail address or password."
 RESET_ACCEPTED = "If this address has an account, we sent it a link to reset the password."
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state."
-    default_code = "conflict"
 
 
 # --- Throttling -------------------------------------------------------------------------------
@@ -132,49 +103,6 @@ def _client(request: Request) -> str:
 # --- Serializers ------------------------------------------------------------------------------
 
 
-class MoneyField(serializers.CharField):
-    """A ledger amount as a string at the currency's minor unit ("12.50"): reads ``attr`` and
-    ``currency`` of the object."""
-
-    def __init__(self, attr: str, **kwargs: Any) -> None:
-        self.attr = attr
-        super().__init__(source="*", read_only=True, **kwargs)
-
-    def to_representation(self, value: Any) -> str:
-        return str(quantize(getattr(value, self.attr), value.currency))
-
-
-class BalancesSerializer(serializers.Serializer):
-    currency = serializers.CharField(read_only=True, help_text="ISO 4217.")
-    available = MoneyField("available", help_text="Spendable: may start sessions, be refunded.")
-    held = MoneyField("held", help_text="Reserved for running sessions.")
-    owed = MoneyField("owed", help_text="Unpaid session costs; the next top-up pays them first.")
-
-
-class ProfileSerializer(serializers.Serializer):
-    email = serializers.EmailField(read_only=True)
-    first_name = serializers.CharField(read_only=True)
-    last_name = serializers.CharField(read_only=True)
-    date_joined = serializers.DateTimeField(read_only=True)
-    virtual_id_tag = serializers.CharField(
-        read_only=True, help_text="The idTag of sessions started from the app."
-    )
-    wallet = BalancesSerializer(read_only=True)
-
-
-def _profile(user: Any, wallet: Wallet) -> dict[str, Any]:
-    return ProfileSerializer(
-        {
-            "email": user.email,
-            "first_name": user.first_name,
-            "last_name": user.last_name,
-            "date_joined": user.date_joined,
-            "virtual_id_tag": wallet.virtual_id_tag.id_tag,
-            "wallet": wallet_balances(wallet=wallet),
-        }
-    ).data
-
-
 class TokenPairSerializer(serializers.Serializer):
     access = serializers.CharField(help_text="JWT for Authorization: Bearer; 5 minutes.")
     refresh = serializers.CharField(help_text="For auth/refresh/; 30 days, single use.")
@@ -220,109 +148,7 @@ class PasswordResetConfirmSerializer(serializers.Serializer):
     new_password = serializers.CharField(max_length=128, trim_whitespace=False)
 
 
-class DetailSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-
-
-class ProfileUpdateSerializer(serializers.Serializer):
-    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-
-
-class CardSerializer(serializers.Serializer):
-    id_tag = serializers.CharField(read_only=True)
-    status = serializers.SerializerMethodField(
-        help_text="What stations are told now: Expired once expiry_date has passed."
-    )
-    expiry_date = serializers.DateTimeField(read_only=True, allow_null=True)
-    created_at = serializers.DateTimeField(read_only=True)
-
-    @extend_schema_field(serializers.ChoiceField(choices=IdTag.Status.choices))
-    def get_status(self, tag: IdTag) -> str:
-        return tag.status_at(timezone.now())
-
-
-class CardLinkSerializer(serializers.Serializer):
-    id_tag = serializers.CharField(
-        max_length=64,  # longer is refused by the service with the OCPP rule in the message
-        help_text="The card's number (OCPP idTag): 1-20 printable ASCII characters, "
-        "case-insensitive.",
-    )
-
-
-class EntrySerializer(serializers.Serializer):
-    id = serializers.IntegerField(read_only=True)
-    kind = serializers.ChoiceField(choices=JournalEntry.Kind.choices, read_only=True)
-    amount = MoneyField("amount", help_text="What moved, positive.")
-    available_change = MoneyField(
-        "available_change", help_text="Effect on available funds: + credited, - taken."
-    )
-    currency = serializers.CharField(read_only=True)
-    memo = serializers.CharField(read_only=True)
-    created_at = serializers.DateTimeField(read_only=True)
-    order = serializers.IntegerField(source="order_id", read_only=True, allow_null=True)
-    top_up = serializers.IntegerField(source="top_up_id", read_only=True, allow_null=True)
-    session = serializers.IntegerField(source="session_id", read_only=True, allow_null=True)
-    refund = serializers.IntegerField(source="refund_id", read_only=True, allow_null=True)
-
-
-class EntryPageSerializer(serializers.Serializer):
-    next = serializers.URLField(allow_null=True, help_text="Older entries; null at the end.")
-    previous = serializers.URLField(allow_null=True)
-    results = EntrySerializer(many=True)
-
-
-class WalletSerializer(BalancesSerializer):
-    entries = EntryPageSerializer()
-
-
-# --- Examples -----------------------------------------------------------------------------------
-
 _TOKENS = {"access": "eyJhbGciOiJIUzI1NiIs...", "refresh": "eyJhbGciOiJIUzI1NiIs..."}
-_BALANCES = {"currency": "EUR", "available": "12.50", "held": "0.00", "owed": "0.00"}
-_PROFILE = {
-    "email": "dana@example.com",
-    "first_name": "Dana",
-    "last_name": "Driver",
-    "date_joined": "2025-03-01T09:30:00Z",
-    "virtual_id_tag": "APP5F3A9C01D2E4B6A8",
-    "wallet": _BALANCES,
-}
-_CARD = {
-    "id_tag": "04A2B3C4D5E6F7",
-    "status": "Accepted",
-    "expiry_date": None,
-    "created_at": "2025-03-02T18:04:00Z",
-}
-_ENTRY = {
-    "id": 812,
-    "kind": "capture",
-    "amount": "7.50",
-    "available_change": "-0.50",
-    "currency": "EUR",
-    "memo": "Session at Station Harbour, connector 1",
-    "created_at": "2025-03-03T10:12:00Z",
-    "order": 311,
-    "top_up": None,
-    "session": 45,
-    "refund": None,
-}
-
-
-def _example(name: str, value: Any, **kwargs: Any) -> OpenApiExample:
-    return OpenApiExample(name, value=value, **kwargs)
-
-
-def _errors(*codes: int, **descriptions: str) -> dict[int, OpenApiResponse]:
-    texts = {
-        400: "A field is invalid; its name is the key.",
-        401: "Missing, invalid or expired token (or credentials).",
-        403: STAFF_REFUSED,
-        404: "Not one of the driver's.",
-        409: "Conflicts with the current state (the message says why).",
-        429: "Too many requests from this address: see Retry-After.",
-    }
-    return {code: OpenApiResponse(DetailSerializer, description=texts[code]) for code in codes}
 
 
 # --- Sign-up, log-in, tokens ---------------------------------------------------------------------
@@ -340,9 +166,9 @@ class SignUpApi(_AuthView):
         "all digits, not like the name or address); a 400 on `password` lists what failed. "
         "A taken address is a 400 on `email`. 10 sign-ups an hour per address.",
         request=SignUpSerializer,
-        responses={201: SignUpOutputSerializer, **_errors(400, 429)},
+        responses={201: SignUpOutputSerializer, **errors(400, 429)},
         examples=[
-            _example(
+            example(
                 "Sign-up",
                 {
                     "email": "dana@example.com",
@@ -352,8 +178,8 @@ class SignUpApi(_AuthView):
                 },
                 request_only=True,
             ),
-            _example("Signed up", {**_TOKENS, "profile": _PROFILE}, response_only=True),
-            _example(
+            example("Signed up", {**_TOKENS, "profile": PROFILE_EXAMPLE}, response_only=True),
+            example(
                 "Weak password",
                 {"password": ["This password is too common."]},
                 response_only=True,
@@ -381,7 +207,7 @@ class SignUpApi(_AuthView):
             raise
         wallet = Wallet.objects.select_related("virtual_id_tag").get(user=user)
         return Response(
-            {**_token_pair(user), "profile": _profile(user, wallet)},
+            {**_token_pair(user), "profile": profile_data(user, wallet)},
             status=status.HTTP_201_CREATED,
         )
 
@@ -398,15 +224,15 @@ class LoginApi(_AuthView):
         "(429) until the window ends, right password or not. Staff accounts are refused "
         "(403): the app is for drivers.",
         request=LoginSerializer,
-        responses={200: TokenPairSerializer, **_errors(400, 401, 403, 429)},
+        responses={200: TokenPairSerializer, **errors(400, 401, 403, 429)},
         examples=[
-            _example(
+            example(
                 "Log-in",
                 {"email": "dana@example.com", "password": "correct-horse-battery"},
                 request_only=True,
             ),
-            _example("Logged in", _TOKENS, response_only=True),
-            _example(
+            example("Logged in", _TOKENS, response_only=True),
+            example(
                 "Wrong password",
                 {"detail": WRONG_CREDENTIALS},
                 response_only=True,
@@ -456,10 +282,10 @@ class RefreshApi(_AuthView):
         "token used twice, logged out, or older than a password change is a 401: log in "
         "again.",
         request=RefreshSerializer,
-        responses={200: TokenPairSerializer, **_errors(400, 401, 403)},
+        responses={200: TokenPairSerializer, **errors(400, 401, 403)},
         examples=[
-            _example("Refresh", {"refresh": _TOKENS["refresh"]}, request_only=True),
-            _example("New pair", _TOKENS, response_only=True),
+            example("Refresh", {"refresh": _TOKENS["refresh"]}, request_only=True),
+            example("New pair", _TOKENS, response_only=True),
         ],
     )
     def post(self, request: Request) -> Response:
@@ -494,8 +320,8 @@ class LogoutApi(_AuthView):
         "access token stays valid until it expires (5 minutes): drop it. Logging out twice "
         "is fine.",
         request=RefreshSerializer,
-        responses={204: None, **_errors(400, 401)},
-        examples=[_example("Log-out", {"refresh": _TOKENS["refresh"]}, request_only=True)],
+        responses={204: None, **errors(400, 401)},
+        examples=[example("Log-out", {"refresh": _TOKENS["refresh"]}, request_only=True)],
     )
     def post(self, request: Request) -> Response:
         serializer = RefreshSerializer(data=request.data)
@@ -535,15 +361,15 @@ class PasswordChangeApi(AppApiView):
         "applies the password rules to the new one, then logs out every device: all refresh "
         "and access tokens end. The answer is a new pair for this device.",
         request=PasswordChangeSerializer,
-        responses={200: TokenPairSerializer, **_errors(400, 401, 403, 429)},
+        responses={200: TokenPairSerializer, **errors(400, 401, 403, 429)},
         examples=[
-            _example(
+            example(
                 "Change",
                 {"old_password": "correct-horse-battery", "new_password": "staple-river-lantern"},
                 request_only=True,
             ),
-            _example("Changed", _TOKENS, response_only=True),
-            _example(
+            example("Changed", _TOKENS, response_only=True),
+            example(
                 "Wrong old password",
                 {"old_password": ["Wrong password."]},
                 response_only=True,
@@ -585,10 +411,10 @@ class PasswordResetApi(_AuthView):
         "driver's, an e-mail with a link (uid and token) follows; the link expires in 3 days "
         "and once used. 5 requests an hour per client address.",
         request=PasswordResetSerializer,
-        responses={202: DetailSerializer, **_errors(400, 429)},
+        responses={202: DetailSerializer, **errors(400, 429)},
         examples=[
-            _example("Reset", {"email": "dana@example.com"}, request_only=True),
-            _example("Accepted", {"detail": RESET_ACCEPTED}, response_only=True),
+            example("Reset", {"email": "dana@example.com"}, request_only=True),
+            example("Accepted", {"detail": RESET_ACCEPTED}, response_only=True),
         ],
     )
     def post(self, request: Request) -> Response:
@@ -613,9 +439,9 @@ class PasswordResetConfirmApi(_AuthView):
         description="`uid` and `token` come from the link. Logs out every device; log in "
         "with the new password. An invalid, used or expired link is a 400 on `token`.",
         request=PasswordResetConfirmSerializer,
-        responses={200: DetailSerializer, **_errors(400, 429)},
+        responses={200: DetailSerializer, **errors(400, 429)},
         examples=[
-            _example(
+            example(
                 "Confirm",
                 {
                     "uid": "MTI",
@@ -624,10 +450,8 @@ class PasswordResetConfirmApi(_AuthView):
                 },
                 request_only=True,
             ),
-            _example(
-                "Changed", {"detail": "Password changed: log in with it."}, response_only=True
-            ),
-            _example(
+            example("Changed", {"detail": "Password changed: log in with it."}, response_only=True),
+            example(
                 "Bad link",
                 {"token": [accounts.RESET_LINK_INVALID]},
                 response_only=True,
@@ -651,215 +475,3 @@ class PasswordResetConfirmApi(_AuthView):
         # The failed log-ins counted against this account must not keep its owner out now.
         throttling.clear(login_limits(user.get_username(), "")[:1])
         return Response({"detail": "Password changed: log in with it."})
-
-
-# --- Profile ------------------------------------------------------------------------------------
-
-
-class MeApi(AppApiView):
-    @extend_schema(
-        tags=[TAG],
-        summary="The driver's profile and balances",
-        responses={200: ProfileSerializer, **_errors(401, 403)},
-        examples=[_example("Profile", _PROFILE, response_only=True)],
-    )
-    def get(self, request: Request) -> Response:
-        return Response(_profile(request.user, request_wallet(request)))
-
-    @extend_schema(
-        tags=[TAG],
-        summary="Change the driver's name",
-        description="Only first_name and last_name change here. The e-mail address is the "
-        "log-in name: it cannot be changed from the app (that needs the new address "
-        "confirmed); sending it is a 400.",
-        request=ProfileUpdateSerializer,
-        responses={200: ProfileSerializer, **_errors(400, 401, 403)},
-        examples=[
-            _example(
-                "Rename", {"first_name": "Dana", "last_name": "Driver-Smith"}, request_only=True
-            ),
-            _example("Profile", _PROFILE, response_only=True),
-        ],
-    )
-    def patch(self, request: Request) -> Response:
-        if isinstance(request.data, dict):
-            refused = sorted(set(request.data) - {"first_name", "last_name"})
-            if refused:
-                raise exceptions.ValidationError(
-                    {name: ["This field cannot be changed from the app."] for name in refused}
-                )
-        serializer = ProfileUpdateSerializer(data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        user = accounts.driver_profile_update(user=request.user, **serializer.validated_data)
-        return Response(_profile(user, request_wallet(request)))
-
-
-# --- RFID cards ---------------------------------------------------------------------------------
-
-
-class CardListApi(AppApiView):
-    @extend_schema(
-        tags=[TAG],
-        summary="The driver's RFID cards",
-        description="Sessions started with any of them are the driver's. The app's virtual "
-        "tag is not listed (it is `virtual_id_tag` of `me/`).",
-        responses={200: CardSerializer(many=True), **_errors(401, 403)},
-        examples=[_example("Cards", [_CARD], response_only=True)],
-    )
-    def get(self, request: Request) -> Response:
-        return Response(CardSerializer(driver_cards(user=request.user), many=True).data)
-
-    @extend_schema(
-        tags=[TAG],
-        summary="Link an RFID card",
-        description="A card the system does not know is registered to the driver (201). An "
-        "existing card without an owner is linked if it is active (201). A card already the "
-        "driver's is returned as it is (200). Another account's card, a blocked or expired "
-        "one, or an app's virtual tag is a 409. At most 10 cards per account.",
-        request=CardLinkSerializer,
-        responses={
-            201: CardSerializer,
-            200: CardSerializer,
-            **_errors(400, 401, 403, 409),
-        },
-        examples=[
-            _example("Link", {"id_tag": "04A2B3C4D5E6F7"}, request_only=True),
-            _example("Linked", _CARD, response_only=True, status_codes=["201", "200"]),
-            _example(
-                "Another account's",
-                {
-                    "detail": "This card is registered to another account; a card belongs to "
-                    "one account."
-                },
-                response_only=True,
-                status_codes=["409"],
-            ),
-        ],
-    )
-    def post(self, request: Request) -> Response:
-        serializer = CardLinkSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        try:
-            tag, linked = accounts.card_link(
-                user=request.user, id_tag=serializer.validated_data["id_tag"]
-            )
-        except accounts.CardUnavailable as exc:
-            logger.info(
-                "card %r refused for user %s: %s",
-                serializer.validated_data["id_tag"],
-                request.user.pk,
-                exc,
-            )
-            raise Conflict(str(exc)) from None
-        return Response(
-            CardSerializer(tag).data,
-            status=status.HTTP_201_CREATED if linked else status.HTTP_200_OK,
-        )
-
-
-class CardDetailApi(AppApiView):
-    @extend_schema(
-        tags=[TAG],
-        summary="Unlink an RFID card",
-        description="The card stays known to the stations, without an owner: sessions "
-        "started with it are no longer the driver's. 409 while a session started with it "
-        "runs; 400 for the app's virtual tag; 404 if it is not the driver's.",
-        responses={204: None, **_errors(400, 401, 403, 404, 409)},
-        examples=[
-            _example(
-                "Running session",
-                {
-                    "detail": "A session started with this card is running: unlink it once it "
-                    "has ended."
-                },
-                response_only=True,
-                status_codes=["409"],
-            )
-        ],
-    )
-    def delete(self, request: Request, id_tag: str) -> Response:
-        # A value no card can have (too long, NUL: PostgreSQL refuses it in a query) is a 400.
-        tag = driver_card_get(user=request.user, id_tag=accounts.id_tag_validate(id_tag))
-        if tag is None:
-            raise exceptions.NotFound("No such card on your account.")
-        try:
-            accounts.card_unlink(tag=tag)
-        except accounts.CardInUse as exc:
-            raise Conflict(str(exc)) from None
-        except accounts.CardUnavailable as exc:
-            raise exceptions.ValidationError({"id_tag": [str(exc)]}) from None
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-# --- Wallet and statement -------------------------------------------------------------------------
-
-
-class StatementPagination(NewestFirstCursorPagination):
-    page_size = 50
-    max_page_size = 200
-
-
-class WalletApi(AppApiView):
-    @extend_schema(
-        tags=[TAG],
-        summary="Balances and statement",
-        description="The balances, and the statement newest first: every money movement of "
-        "the wallet (top-ups, holds and their releases, session charges, unpaid parts, "
-        "refunds, adjustments). `entries` is cursor-paginated: follow `entries.next` for "
-        "older entries (each page repeats the balances, as they are now). Amounts are "
-        "strings at the currency's minor unit; `available_change` is signed.",
-        parameters=[
-            OpenApiParameter("cursor", OpenApiTypes.STR, description="From entries.next."),
-            OpenApiParameter(
-                "page_size", OpenApiTypes.INT, description="Entries per page (50; at most 200)."
-            ),
-        ],
-        responses={200: WalletSerializer, **_errors(401, 403)},
-        examples=[
-            _example(
-                "Wallet",
-                {
-                    **_BALANCES,
-                    "entries": {
-                        "next": "https://csms.example.com/api/v1/app/wallet/?cursor=cD0yMDI1",
-                        "previous": None,
-                        "results": [_ENTRY],
-                    },
-                },
-                response_only=True,
-            )
-        ],
-    )
-    def get(self, request: Request) -> Response:
-        wallet = request_wallet(request)
-        balances: Balances = wallet_balances(wallet=wallet)
-        paginator = StatementPagination()
-        page = paginator.paginate_queryset(wallet_statement(wallet=wallet), request, view=self)
-        body = BalancesSerializer(balances).data
-        body["entries"] = {
-            "next": paginator.get_next_link(),
-            "previous": paginator.get_previous_link(),
-            "results": EntrySerializer(page, many=True).data,
-        }
-        return Response(body)
-
-
-app_urlpatterns: list[Any] = [
-    path("auth/signup/", SignUpApi.as_view(), name="app-signup"),
-    path("auth/login/", LoginApi.as_view(), name="app-login"),
-    path("auth/refresh/", RefreshApi.as_view(), name="app-refresh"),
-    path("auth/logout/", LogoutApi.as_view(), name="app-logout"),
-    path("auth/password/change/", PasswordChangeApi.as_view(), name="app-password-change"),
-    path("auth/password/reset/", PasswordResetApi.as_view(), name="app-password-reset"),
-    path(
-        "auth/password/reset/confirm/",
-        PasswordResetConfirmApi.as_view(),
-        name="app-password-reset-confirm",
-    ),
-    path("me/", MeApi.as_view(), name="app-me"),
-    path("cards/", CardListApi.as_view(), name="app-cards"),
-    path("cards/<path:id_tag>/", CardDetailApi.as_view(), name="app-card"),
-    path("wallet/", WalletApi.as_view(), name="app-wallet"),
-]
-staff_urlpatterns: list[Any] = []
-page_urlpatterns: list[Any] = []
