@@ -11,7 +11,7 @@ from django.test import Client
 from csms.models import ChargePoint
 from tests.factories import make_user
 from tests.wallet.test_sessions_helpers import code_of, online_station
-from wallet.selectors.stations import connector_qr_url
+from wallet.selectors.qr import connector_qr_url
 
 pytestmark = pytest.mark.django_db
 

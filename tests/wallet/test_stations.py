@@ -18,7 +18,8 @@ from tests.billing.factories import make_site
 from tests.billing.orders.support import make_tariff
 from tests.factories import make_transaction
 from tests.wallet.test_sessions_helpers import code_of, online_station
-from wallet.selectors.stations import TariffResolver, distance_km
+from wallet.selectors.stations import distance_km
+from wallet.selectors.tariffs import TariffResolver
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.utils.safestring import mark_safe
 
 from csms.models import ChargePoint, Connector
-from wallet.selectors.stations import connector_qr_svg, connector_qr_url
+from wallet.selectors.qr import connector_qr_svg, connector_qr_url
 
 
 @admin.action(description="Print QR codes of the connectors")

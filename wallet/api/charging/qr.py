@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from csms.api.common import charge_point_or_404
-from wallet.selectors.stations import connector_qr_png, connector_qr_svg
+from wallet.selectors.qr import connector_qr_png, connector_qr_svg
 
 # --- QR codes (operators and support) --------------------------------------------------------
 
