@@ -37,6 +37,10 @@ def from_minor(value: int, currency: str) -> Decimal:
     return Decimal(value).scaleb(-minor_units(currency))
 
 
+# Whole digits an amount may have: the ledger's columns hold 16 digits, 4 of them decimals.
+MAX_WHOLE_DIGITS = 12
+
+
 class AmountError(ValueError):
     pass
 
@@ -56,6 +60,8 @@ def parse_amount(value: Any, currency: str) -> Decimal:
         raise AmountError(f"{value!r} is not an amount.") from None
     if not amount.is_finite() or amount <= 0:
         raise AmountError("The amount must be a positive number.")
+    if amount.adjusted() >= MAX_WHOLE_DIGITS:  # past what the ledger holds (and any wallet)
+        raise AmountError(f"The amount must be below 10^{MAX_WHOLE_DIGITS}.")
     places = minor_units(currency)
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > places:
