@@ -115,6 +115,83 @@ def test_a_paid_off_receivable_makes_the_order_paid_with_its_invoice(dana):
     assert ledger_verified()
 
 
+def _top_up_and_settle(user: Any, amount: str, key: str) -> int:
+    """What a confirmed top-up does: credit, pay off what is owed, mark orders paid."""
+    fund(user, amount)
+    with transaction.atomic():
+        wallet = wallet_lock(wallet_id=Wallet.objects.get(user=user).pk)
+        ledger_receivable_settle(
+            wallet=wallet, accounts=wallet_accounts(wallet=wallet), idempotency_key=key
+        )
+        return receivables_settle_orders(wallet=wallet)
+
+
+def test_unpaid_orders_become_paid_oldest_first_only_once_all_they_owe_is_paid(dana):
+    make_tariff(energy="0.30", vat="20")  # 10 kWh: 3.60 incl. VAT
+    older = rfid_order(dana)  # nothing available: 3.60 owed
+    fund(dana, "3.00")
+    newer = rfid_order(dana)  # 3.00 paid, 0.60 owed
+    assert balances(dana) == (Decimal("0"), Decimal("0"), Decimal("4.20"))
+
+    # 1.00 paid off: the older order still owes 2.60 of its 3.60, the newer 0.60.
+    assert _top_up_and_settle(dana, "1.00", "s1") == 0
+    older.refresh_from_db()
+    newer.refresh_from_db()
+    assert (older.state, newer.state) == (Order.State.UNPAID, Order.State.UNPAID)
+
+    assert _top_up_and_settle(dana, "2.60", "s2") == 1  # the older one, all of it
+    older.refresh_from_db()
+    assert older.state == Order.State.PAID and Invoice.objects.filter(order=older).exists()
+
+    assert _top_up_and_settle(dana, "0.60", "s3") == 1
+    newer.refresh_from_db()
+    assert newer.state == Order.State.PAID
+    assert balances(dana) == (Decimal("0"), Decimal("0"), Decimal("0"))
+    assert ledger_verified()
+
+
+def test_a_reprice_lower_of_an_unpaid_order_pays_off_the_debt_not_the_balance(dana):
+    make_tariff(energy="0.30", time="1.00", vat="20", max_price=None)
+    fund(dana, "1.00")
+    order, _ = app_order(dana, hold="1.00", samples=False)  # 4.80: 1.00 held, 3.80 owed
+    assert order.state == Order.State.UNPAID
+    assert balances(dana) == (Decimal("0"), Decimal("0"), Decimal("3.80"))
+
+    add_samples(order.transaction, [(30, 11_000), (45, 11_000)])
+    order = reprice(order.transaction)  # 4.20: 0.60 back, which pays off 0.60 of the debt
+    order_settle(order_id=order.pk)
+
+    order.refresh_from_db()
+    assert balances(dana) == (Decimal("0"), Decimal("0"), Decimal("3.20"))
+    assert order.state == Order.State.UNPAID
+    assert ledger_verified()
+
+
+def test_a_full_refund_after_a_refund_and_a_reprice_gives_back_all_that_was_paid(dana, operator):
+    from wallet.services.refunds import refund_order
+
+    make_tariff(energy="0.30", time="1.00", vat="20", max_price=None)
+    fund(dana, "20.00")
+    order, _ = app_order(dana, hold="10.00", samples=False)  # 4.80 paid
+    refund_order(
+        order=order,
+        amount=Decimal("0.40"),
+        reason="late",
+        created_by=operator,
+        idempotency_key="r1",
+    )
+    add_samples(order.transaction, [(30, 11_000), (45, 11_000)])
+    order = reprice(order.transaction)  # 4.20; 4.40 paid net: 0.20 back
+    order_settle(order_id=order.pk)
+
+    refund_order(order=order, reason="all of it", created_by=operator, idempotency_key="r2")
+
+    order.refresh_from_db()
+    assert order.state == Order.State.REFUNDED
+    assert balances(dana) == (Decimal("20.00"), Decimal("0"), Decimal("0"))
+    assert ledger_verified()
+
+
 def test_a_free_order_releases_the_whole_hold_and_charges_nothing(dana):
     make_tariff(energy="0.30", vat="20")
     fund(dana, "20.00")

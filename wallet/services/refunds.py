@@ -41,7 +41,11 @@ from wallet.services.ledger import (
     wallet_lock,
 )
 from wallet.services.payments import IdempotencyConflict
-from wallet.services.settlement import order_amounts, receivables_settle_orders
+from wallet.services.settlement import (
+    order_charged,
+    order_vat_charged,
+    receivables_settle_orders,
+)
 
 logger = logging.getLogger("wallet.payments")
 
@@ -120,15 +124,15 @@ def refund_order(
                 f"Only a paid or unpaid order in {wallet.currency} can be refunded; "
                 f"this one is {order.state}."
             )
-        total, vat_total = order_amounts(order=order)
+        # What is left to give back: what the order was charged (captures less re-price
+        # refunds) less what operators refunded already, and its VAT likewise.
+        charged, vat_charged = order_charged(order), order_vat_charged(order)
         refunded = _refunded(order=order)
-        amount = _amount(amount, total - refunded, wallet.currency, "order")
-        full = refunded + amount == total
-        vat = (
-            vat_total - _vat_refunded(order)
-            if full
-            else quantize(vat_total * amount / total, wallet.currency)
-        )
+        left = charged - refunded
+        amount = _amount(amount, left, wallet.currency, "order")
+        full = amount == left
+        vat_left = vat_charged - _vat_refunded(order)
+        vat = vat_left if full else quantize(vat_left * amount / left, wallet.currency)
         refund = Refund.objects.create(
             order=order,
             wallet=wallet,

@@ -29,6 +29,7 @@ from wallet.services.ledger import (
     ZERO,
     ledger_capture,
     ledger_order_refund,
+    ledger_receivable_settle,
     ledger_release,
     wallet_accounts,
     wallet_lock,
@@ -51,7 +52,7 @@ def order_amounts(*, order: Order) -> tuple[Decimal, Decimal]:
     return incl, incl - excl
 
 
-def _charged(order: Order) -> Decimal:
+def order_charged(order: Order) -> Decimal:
     """What captures less re-price refunds have charged for ``order`` so far (an operator's
     refund is not a re-price: it does not make the order due again)."""
     entries = JournalEntry.objects.filter(order=order, refund__isnull=True)
@@ -124,13 +125,13 @@ def order_settle(*, order_id: int) -> Order:
         if order.state == Order.State.REFUNDED:
             return order
         total, vat = order_amounts(order=order)
-        charged = _charged(order)
+        charged = order_charged(order)
         due = total - charged
         held = session.held if session is not None else ZERO
         captured = ZERO
         shortfall = ZERO
         # The VAT of a difference: the order's VAT less what earlier captures carried.
-        vat_due = vat - _vat_charged(order) if due else ZERO
+        vat_due = vat - order_vat_charged(order) if due else ZERO
         reprice_key = f"order:{order.pk}:reprice:{order.priced_through_sample}"
         if due > ZERO:
             capture = ledger_capture(
@@ -179,25 +180,33 @@ def order_settle(*, order_id: int) -> Order:
                 reason="Session re-priced lower (meter readings that arrived late)",
                 idempotency_key=reprice_key,
             )
+            # Money given back pays off what the driver owes first, as a top-up does: never
+            # spendable while a debt stands.
+            settled_owed = ledger_receivable_settle(
+                wallet=wallet, accounts=accounts, idempotency_key=f"{reprice_key}:owed"
+            )
+        else:
+            settled_owed = None
         if session is not None and session.held:
             _release_rest(wallet=wallet, accounts=accounts, session=session, captured=captured)
             _session_finish(session)
         elif session is not None:
             _session_finish(session)
-        owed = accounts["receivable"].balance
         if order.state == Order.State.FREE or total == ZERO:
             pass  # billing's word: nothing to pay
-        elif shortfall > ZERO or (order.state == Order.State.UNPAID and owed > ZERO):
+        elif shortfall > ZERO:
             order.state = Order.State.UNPAID
-        else:
+        elif order.state != Order.State.UNPAID:  # an unpaid one is paid once its debt is
             order.state = Order.State.PAID
         order.save(update_fields=["state", "updated_at"])
         if order.state == Order.State.PAID:
             invoice_issue(order=order)
+        if settled_owed is not None:
+            receivables_settle_orders(wallet=wallet)
     return order
 
 
-def _vat_charged(order: Order) -> Decimal:
+def order_vat_charged(order: Order) -> Decimal:
     """VAT credited for ``order`` so far by captures less re-price refunds (from the VAT legs)."""
     from wallet.models import LedgerAccount, Posting
 
@@ -217,22 +226,41 @@ def _session_finish(session: AppSession) -> None:
 
 
 def receivables_settle_orders(*, wallet: Wallet) -> int:
-    """After a receivable was paid off: mark the driver's unpaid orders paid, oldest first,
-    while what is still owed is less than what they came to. Call holding the wallet lock.
-    Returns how many orders became paid (each gets its invoice)."""
+    """After a receivable was paid off (a top-up, a refund, a re-price lower): mark the
+    driver's unpaid orders paid, oldest first, as far as what was paid off covers what each
+    left owing. Call holding the wallet lock. Returns how many orders became paid (each gets
+    its invoice).
+
+    What each unpaid order left owing is its captures' receivable legs; what is still owed
+    is the receivable's balance; the difference has been paid off, and goes to the oldest
+    orders first. An order partly paid off stays unpaid until all of it is."""
+    from wallet.models import LedgerAccount, Posting
+
     owed = wallet_accounts(wallet=wallet)["receivable"].balance
     unpaid = list(
         Order.objects.select_for_update(of=("self",))
         .filter(driver_id=wallet.user_id, state=Order.State.UNPAID)
-        .order_by("-stopped_at", "-id")
+        .order_by("stopped_at", "id")
     )
+    if not unpaid:
+        return 0
+    left_owing = dict(
+        Posting.objects.filter(
+            entry__order__in=unpaid,
+            entry__kind=JournalEntry.Kind.CAPTURE,
+            account__kind=LedgerAccount.Kind.RECEIVABLE,
+        )
+        .values("entry__order")
+        .annotate(total=Sum("amount"))
+        .values_list("entry__order", "total")
+    )
+    paid_off = sum((left_owing.get(o.pk) or ZERO for o in unpaid), ZERO) - owed
     paid = 0
-    # Newest first carry what is still owed; once that is accounted for, the older are paid.
-    remaining = owed
     for order in unpaid:
-        if remaining > ZERO:
-            remaining -= order_amounts(order=order)[0]
-            continue
+        share = left_owing.get(order.pk) or ZERO
+        if share > paid_off:
+            break
+        paid_off -= share
         order.state = Order.State.PAID
         order.save(update_fields=["state", "updated_at"])
         invoice_issue(order=order)
