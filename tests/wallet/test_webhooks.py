@@ -12,6 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from billing.models import Order
@@ -330,6 +332,51 @@ def test_stripe_payment_intent_succeeded_credits_once(app_driver, webhook_client
     assert JournalEntry.objects.filter(top_up=top_up).count() == 1
     top_up.refresh_from_db()
     assert top_up.state == TopUp.State.SUCCEEDED
+
+
+def test_a_stored_stripe_event_keeps_no_client_secret(
+    app_driver, webhook_client, stripe_on, operator
+):
+    top_up = pending_top_up(app_driver, "20.00", provider="stripe")
+    secret = f"{top_up.provider_reference}_secret_Zq9xLx3pT0pS3cr3t"
+    obj = payment_intent(
+        top_up,
+        client_secret=secret,
+        next_action={"use_stripe_sdk": {"client_secret": secret, "type": "three_d_secure"}},
+        charges={"data": [{"id": "ch_1", "client_secret": secret}]},
+    )
+
+    response = post_stripe(webhook_client, stripe_event("payment_intent.succeeded", obj))
+
+    assert response.json()["outcome"] == f"credited top-up {top_up.pk}"
+    stored = ProviderEvent.objects.get()
+    assert "client_secret" not in json.dumps(stored.payload)
+    assert secret not in json.dumps(stored.payload)
+    assert stored.payload["data"]["object"]["id"] == top_up.provider_reference  # the rest kept
+    assert stored.payload["data"]["object"]["charges"]["data"] == [{"id": "ch_1"}]
+    admin = Client()
+    admin.force_login(operator)
+    page = admin.get(reverse("admin:wallet_providerevent_change", args=[stored.pk]))
+    assert page.status_code == 200
+    assert top_up.provider_reference.encode() in page.content
+    assert secret.encode() not in page.content
+    assert b"client_secret" not in page.content
+
+
+def test_the_admin_hides_the_client_secret_of_an_event_stored_before_scrubbing(operator):
+    stored = ProviderEvent.objects.create(
+        provider="stripe",
+        event_id="evt_old",
+        type="payment_intent.succeeded",
+        payload={"data": {"object": {"id": "pi_old", "client_secret": "pi_old_secret_xyz"}}},
+    )
+    admin = Client()
+    admin.force_login(operator)
+
+    page = admin.get(reverse("admin:wallet_providerevent_change", args=[stored.pk]))
+
+    assert b"pi_old" in page.content
+    assert b"pi_old_secret_xyz" not in page.content
 
 
 def test_stripe_amounts_are_read_in_minor_units(app_driver, webhook_client, stripe_on):

@@ -36,6 +36,7 @@ from wallet.payments.base import (
     ProviderUnavailable,
     VerifiedEvent,
     WebhookError,
+    payload_scrub,
 )
 from wallet.services.ledger import (
     ledger_receivable_settle,
@@ -161,7 +162,10 @@ def provider_event_process(*, provider: str, event: VerifiedEvent) -> str:
     try:
         with transaction.atomic():
             stored = ProviderEvent.objects.create(
-                provider=provider, event_id=event.id, type=event.type[:100], payload=event.payload
+                provider=provider,
+                event_id=event.id,
+                type=event.type[:100],
+                payload=payload_scrub(event.payload),  # no client_secret kept or shown
             )
             outcome = _event_apply(provider=provider, event=event)[:255]
             stored.outcome = outcome
