@@ -90,6 +90,8 @@ class VerifiedEvent:
     currency: str
     payload: dict[str, Any]
     failure_reason: str = ""
+    # Refund events: ``refund_id`` (our Refund's pk, from the metadata we sent) and
+    # ``payment_reference`` (the payment refunded), when the provider echoes them.
     extra: dict[str, Any] = field(default_factory=dict)
 
 
