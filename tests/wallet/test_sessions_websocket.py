@@ -113,6 +113,30 @@ async def test_the_token_may_come_as_a_subprotocol():
     await ws.disconnect()
 
 
+async def test_app_v1_is_answered_when_offered_with_a_token_in_the_url():
+    driver, session = await a_session()
+    ws = socket(f"/ws/app/sessions/{session.pk}/?token={token_for(driver)}", ["app.v1"])
+
+    connected, subprotocol = await ws.connect()
+
+    assert connected and subprotocol == "app.v1"
+    await ws.disconnect()
+
+
+@pytest.mark.parametrize("offered", [["bearer"], ["json"], ["ocpp1.6"]])
+async def test_subprotocols_without_app_v1_close_with_4400(offered):
+    # A browser fails a handshake answered with none of the protocols it offered: there is
+    # nothing to answer, so the socket says why instead of half-opening.
+    driver, session = await a_session()
+    token = token_for(driver)
+    protocols = [f"bearer.{token}" if p == "bearer" else p for p in offered]
+    ws = socket(f"/ws/app/sessions/{session.pk}/?token={token}", subprotocols=protocols)
+
+    connected, code = await ws.connect()
+
+    assert not connected and code == 4400
+
+
 @pytest.mark.parametrize("token", ["", "not-a-jwt", "expired"])
 async def test_a_missing_wrong_or_expired_token_closes_with_4401(token):
     driver, session = await a_session()
