@@ -1,6 +1,7 @@
 """The app's live view: WebSocket /ws/app/sessions/<id>/ with the access token (query string
 or subprotocol); the snapshot at connect, then a push per meter batch and state change; a
-bad token closes with 4401, another driver's session with 4404."""
+bad token closes with 4401, another driver's session with 4404, subprotocols without app.v1
+with 4400."""
 
 from __future__ import annotations
 
