@@ -36,7 +36,7 @@ from tests.wallet.payments_support import (
 from wallet.models import JournalEntry, ProviderEvent, Refund, TopUp, Wallet
 from wallet.payments.sandbox import webhook_secret
 from wallet.selectors.ledger import ledger_mismatches, wallet_balances
-from wallet.services.refunds import refund_top_up
+from wallet.services.refunds import refund_send, refund_top_up
 
 pytestmark = pytest.mark.django_db
 
@@ -484,13 +484,13 @@ def test_a_stripe_refund_event_settles_a_pending_card_refund(app_driver, webhook
 # --- A refund's webhook overtaking its reference ----------------------------------------------
 
 
-def _card_refund_sent_later(app_driver: Any, operator: Any, capture: Any) -> tuple[Any, list]:
+def _card_refund_sent_later(app_driver: Any, operator: Any, capture: Any) -> Refund:
     """A Stripe top-up refunded: posted, its send (refund_send, after commit) not run yet, so
     its provider reference is not saved, as while refund_send waits for Stripe's answer."""
     top_up = fund(app_driver, "20.00", provider="stripe")
     TopUp.objects.filter(pk=top_up.pk).update(provider_reference="pi_77")
     top_up.refresh_from_db()
-    with capture(execute=False) as callbacks:
+    with capture(execute=False):  # refund_send queued at commit, not run
         refund = refund_top_up(
             top_up=top_up,
             amount=Decimal("5.00"),
@@ -498,7 +498,7 @@ def _card_refund_sent_later(app_driver: Any, operator: Any, capture: Any) -> tup
             created_by=operator,
             idempotency_key="refund-k1",
         ).refund
-    return refund, callbacks
+    return refund
 
 
 def _stripe_refund(refund: Any, status: str = "succeeded", **extra: Any) -> dict[str, Any]:
@@ -522,7 +522,7 @@ def test_a_refund_event_before_its_reference_is_saved_is_retried_and_then_settle
     monkeypatch,
     django_capture_on_commit_callbacks,
 ):
-    refund, send = _card_refund_sent_later(app_driver, operator, django_capture_on_commit_callbacks)
+    refund = _card_refund_sent_later(app_driver, operator, django_capture_on_commit_callbacks)
     body = stripe_event("refund.updated", _stripe_refund(refund), event_id="evt_re_early")
 
     early = post_stripe(webhook_client, body)
@@ -537,8 +537,7 @@ def test_a_refund_event_before_its_reference_is_saved_is_retried_and_then_settle
     monkeypatch.setattr(
         stripe.Refund, "create", lambda **params: SimpleNamespace(id="re_77", status="pending")
     )
-    for callback in send:
-        callback()
+    refund_send(refund_id=refund.pk)  # the task queued at commit runs
     refund.refresh_from_db()
     assert (refund.state, refund.provider_reference) == (Refund.State.PROVIDER_PENDING, "re_77")
 
@@ -555,9 +554,7 @@ def test_a_refund_event_naming_a_refund_of_another_payment_is_ignored(
     app_driver, operator, webhook_client, stripe_on, django_capture_on_commit_callbacks
 ):
     # Another platform on the same Stripe account (staging) numbers its refunds too.
-    refund, _send = _card_refund_sent_later(
-        app_driver, operator, django_capture_on_commit_callbacks
-    )
+    refund = _card_refund_sent_later(app_driver, operator, django_capture_on_commit_callbacks)
     obj = _stripe_refund(refund, payment_intent="pi_of_another_platform")
 
     response = post_stripe(webhook_client, stripe_event("refund.updated", obj))
