@@ -204,6 +204,11 @@ WALLET_START_TIMEOUT = env_int("WALLET_START_TIMEOUT", 180, minimum=10)
 # "sandbox" (built in, no internet; the default) or "stripe" (needs STRIPE_SECRET_KEY and
 # STRIPE_WEBHOOK_SECRET).
 PAYMENT_PROVIDER = env_str("PAYMENT_PROVIDER", "sandbox")
+# The sandbox credits wallets with money nobody paid, so with DEBUG off (production) it is
+# off, its checkout page and webhook included, unless this says otherwise: a deployment that
+# forgets PAYMENT_PROVIDER must not serve a free Pay button. True only for a trial without
+# real customers (.env.example's local trial sets it).
+PAYMENT_SANDBOX_ALLOWED = env_bool("PAYMENT_SANDBOX_ALLOWED", False)
 # The sandbox signs its callbacks like a provider signs webhooks; empty derives a key from
 # SECRET_KEY.
 SANDBOX_WEBHOOK_SECRET = env_str("SANDBOX_WEBHOOK_SECRET", "")

@@ -1,11 +1,23 @@
 """The driver app's live view of a session: WebSocket ``/ws/app/sessions/<id>/``.
 
-Authentication: the JWT access token, as ``?token=<access>`` in the URL (browsers cannot set
-headers on a WebSocket) or as a subprotocol ``bearer.<access>`` beside ``app.v1`` (kept out
-of URLs and their logs). A missing, wrong or expired token closes with 4401; a session that is
-not the driver's (or no session) with 4404, in both cases before the handshake is accepted
-(the client sees the close code; browsers report a failed handshake as 1006). The token is
-checked once at connect: an open socket outlives its 5-minute token, as a stream should.
+Authentication: the JWT access token (browsers cannot set headers on a WebSocket), in one of
+two forms:
+
+- recommended: two subprotocols, ``app.v1`` and ``bearer.<access>``:
+  ``new WebSocket(url, ["app.v1", "bearer." + access])``. The server answers ``app.v1``; a
+  browser fails any handshake whose answer names no protocol it offered (or names none when
+  it offered some), so ``app.v1`` is what we answer, never the token (echoing it would put the
+  credential in the response and in ``socket.protocol``). The token stays out of URLs, which
+  reverse proxies log;
+- ``?token=<access>`` in the URL, for clients that cannot send subprotocols (it ends up in
+  the proxy's access log: prefer the subprotocols).
+
+Subprotocols offered without ``app.v1`` (``bearer.<access>`` alone, or anything else) close
+with 4400: there is no protocol we could answer that the client asked for. A missing, wrong
+or expired token closes with 4401; a session that is not the driver's (or no session) with
+4404. All of these close before the handshake is accepted: a non-browser client sees the
+close code, a browser reports a failed handshake (1006). The token is checked once at
+connect: an open socket outlives its 5-minute token, as a stream should.
 
 On connect the socket gets the session's snapshot, then one message per change: every stored
 meter batch and state change is pushed by ``wallet.services.sessions.app_session_push`` to
@@ -32,6 +44,7 @@ from wallet.services.sessions import group_name
 
 logger = logging.getLogger(__name__)
 
+CLOSE_BAD_SUBPROTOCOL = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_FOUND = 4404
 SUBPROTOCOL = "app.v1"
@@ -39,13 +52,14 @@ BEARER_PREFIX = "bearer."
 
 
 def _token_from(scope: dict[str, Any]) -> tuple[str, str | None]:
-    """(token, subprotocol to answer with) from the query string or the subprotocols."""
-    for protocol in scope.get("subprotocols") or []:
+    """(token, subprotocol to answer with) from the subprotocols or the query string. Call
+    only when the client offered no subprotocols or ``app.v1`` among them."""
+    offered = scope.get("subprotocols") or []
+    chosen = SUBPROTOCOL if SUBPROTOCOL in offered else None
+    for protocol in offered:
         if protocol.startswith(BEARER_PREFIX):
-            chosen = SUBPROTOCOL if SUBPROTOCOL in scope["subprotocols"] else None
             return protocol[len(BEARER_PREFIX) :], chosen
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    chosen = SUBPROTOCOL if SUBPROTOCOL in (scope.get("subprotocols") or []) else None
     return (query.get("token") or [""])[0], chosen
 
 
@@ -72,6 +86,16 @@ class AppSessionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     group: str | None = None
 
     async def connect(self) -> None:
+        offered = self.scope.get("subprotocols") or []
+        if offered and SUBPROTOCOL not in offered:
+            # Accepting with no protocol fails the browser's handshake anyway; say why.
+            logger.warning(
+                "app WebSocket refused: subprotocols offered without %s (%d offered)",
+                SUBPROTOCOL,
+                len(offered),
+            )
+            await self.close(code=CLOSE_BAD_SUBPROTOCOL)
+            return
         raw, subprotocol = _token_from(self.scope)
         user_id = _user_id(raw)
         if user_id is None:

@@ -11,6 +11,14 @@ from rest_framework.test import APIClient
 from tests.wallet.factories import app_client, make_driver
 
 
+@pytest.fixture(autouse=True)
+def _sandbox_allowed(settings: Any) -> None:
+    """pytest-django runs every test with DEBUG off (whatever the environment says), which
+    switches the sandbox off (wallet.payments.sandbox): these tests are a trial, so it is
+    allowed. The tests of that switch set PAYMENT_SANDBOX_ALLOWED back to False."""
+    settings.PAYMENT_SANDBOX_ALLOWED = True
+
+
 @pytest.fixture
 def app_driver(db: Any) -> Any:
     return make_driver(email="dana@example.com", first_name="Dana", last_name="Driver")

@@ -13,8 +13,9 @@ from urllib.parse import urlparse
 import pytest
 import stripe
 from django.test import Client
+from rest_framework.test import APIClient
 
-from tests.wallet.payments_support import available, start_top_up
+from tests.wallet.payments_support import available, post_sandbox, sandbox_event, start_top_up
 from wallet.models import ProviderEvent, TopUp
 
 pytestmark = pytest.mark.django_db
@@ -336,3 +337,57 @@ def test_the_sandbox_page_is_gone_when_another_provider_is_configured(driver_app
     settings.PAYMENT_PROVIDER = "stripe"
 
     assert Client().get(path).status_code == 404
+
+
+# --- The sandbox in production ---------------------------------------------------------------
+
+SANDBOX_OFF = (
+    "The sandbox takes no real money: it is off when DEBUG is off unless "
+    "PAYMENT_SANDBOX_ALLOWED=true"
+)
+
+
+@pytest.fixture
+def production(settings: Any) -> None:
+    """DEBUG off and PAYMENT_SANDBOX_ALLOWED left at its default: a production deployment
+    that forgot PAYMENT_PROVIDER (docker-compose defaults it to sandbox)."""
+    settings.DEBUG = False
+    settings.PAYMENT_PROVIDER = "sandbox"
+    settings.PAYMENT_SANDBOX_ALLOWED = False
+
+
+def test_the_sandbox_takes_no_top_ups_with_debug_off(driver_app, production):
+    response = start_top_up(driver_app, "20.00")
+
+    assert response.status_code == 503
+    assert SANDBOX_OFF in response.json()["detail"]
+    assert TopUp.objects.count() == 0
+
+
+def test_the_sandbox_page_and_webhook_are_gone_with_debug_off(driver_app, app_driver, settings):
+    path = _checkout_path(start_top_up(driver_app, "20.00").json())  # while it was allowed
+    top_up = TopUp.objects.get()
+    settings.DEBUG = False
+    settings.PAYMENT_SANDBOX_ALLOWED = False
+
+    assert Client().get(path).status_code == 404
+    assert Client().post(path, {"decision": "pay"}).status_code == 404
+    webhook = post_sandbox(APIClient(), sandbox_event(top_up))
+    assert webhook.status_code == 404
+    assert available(app_driver) == Decimal("0")
+    assert ProviderEvent.objects.count() == 0
+
+
+def test_payment_sandbox_allowed_turns_it_on_with_debug_off(driver_app, production, settings):
+    settings.PAYMENT_SANDBOX_ALLOWED = True
+
+    response = start_top_up(driver_app, "20.00")
+
+    assert response.status_code == 201
+    assert Client().get(_checkout_path(response.json())).status_code == 200
+
+
+def test_the_sandbox_needs_no_permission_with_debug_on(driver_app, production, settings):
+    settings.DEBUG = True
+
+    assert start_top_up(driver_app, "20.00").status_code == 201

@@ -1,6 +1,7 @@
 """The app's live view: WebSocket /ws/app/sessions/<id>/ with the access token (query string
 or subprotocol); the snapshot at connect, then a push per meter batch and state change; a
-bad token closes with 4401, another driver's session with 4404."""
+bad token closes with 4401, another driver's session with 4404, subprotocols without app.v1
+with 4400."""
 
 from __future__ import annotations
 
@@ -111,6 +112,30 @@ async def test_the_token_may_come_as_a_subprotocol():
     assert connected and subprotocol == "app.v1"
     assert (await ws.receive_json_from())["id"] == session.pk
     await ws.disconnect()
+
+
+async def test_app_v1_is_answered_when_offered_with_a_token_in_the_url():
+    driver, session = await a_session()
+    ws = socket(f"/ws/app/sessions/{session.pk}/?token={token_for(driver)}", ["app.v1"])
+
+    connected, subprotocol = await ws.connect()
+
+    assert connected and subprotocol == "app.v1"
+    await ws.disconnect()
+
+
+@pytest.mark.parametrize("offered", [["bearer"], ["json"], ["ocpp1.6"]])
+async def test_subprotocols_without_app_v1_close_with_4400(offered):
+    # A browser fails a handshake answered with none of the protocols it offered: there is
+    # nothing to answer, so the socket says why instead of half-opening.
+    driver, session = await a_session()
+    token = token_for(driver)
+    protocols = [f"bearer.{token}" if p == "bearer" else p for p in offered]
+    ws = socket(f"/ws/app/sessions/{session.pk}/?token={token}", subprotocols=protocols)
+
+    connected, code = await ws.connect()
+
+    assert not connected and code == 4400
 
 
 @pytest.mark.parametrize("token", ["", "not-a-jwt", "expired"])

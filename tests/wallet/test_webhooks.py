@@ -9,9 +9,13 @@ import json
 import logging
 import time
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import stripe
+from django.test import Client
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from billing.models import Order
@@ -29,9 +33,10 @@ from tests.wallet.payments_support import (
     sign,
     stripe_event,
 )
-from wallet.models import JournalEntry, ProviderEvent, TopUp, Wallet
+from wallet.models import JournalEntry, ProviderEvent, Refund, TopUp, Wallet
 from wallet.payments.sandbox import webhook_secret
 from wallet.selectors.ledger import ledger_mismatches, wallet_balances
+from wallet.services.refunds import refund_send, refund_top_up
 
 pytestmark = pytest.mark.django_db
 
@@ -332,6 +337,51 @@ def test_stripe_payment_intent_succeeded_credits_once(app_driver, webhook_client
     assert top_up.state == TopUp.State.SUCCEEDED
 
 
+def test_a_stored_stripe_event_keeps_no_client_secret(
+    app_driver, webhook_client, stripe_on, operator
+):
+    top_up = pending_top_up(app_driver, "20.00", provider="stripe")
+    secret = f"{top_up.provider_reference}_secret_Zq9xLx3pT0pS3cr3t"
+    obj = payment_intent(
+        top_up,
+        client_secret=secret,
+        next_action={"use_stripe_sdk": {"client_secret": secret, "type": "three_d_secure"}},
+        charges={"data": [{"id": "ch_1", "client_secret": secret}]},
+    )
+
+    response = post_stripe(webhook_client, stripe_event("payment_intent.succeeded", obj))
+
+    assert response.json()["outcome"] == f"credited top-up {top_up.pk}"
+    stored = ProviderEvent.objects.get()
+    assert "client_secret" not in json.dumps(stored.payload)
+    assert secret not in json.dumps(stored.payload)
+    assert stored.payload["data"]["object"]["id"] == top_up.provider_reference  # the rest kept
+    assert stored.payload["data"]["object"]["charges"]["data"] == [{"id": "ch_1"}]
+    admin = Client()
+    admin.force_login(operator)
+    page = admin.get(reverse("admin:wallet_providerevent_change", args=[stored.pk]))
+    assert page.status_code == 200
+    assert top_up.provider_reference.encode() in page.content
+    assert secret.encode() not in page.content
+    assert b"client_secret" not in page.content
+
+
+def test_the_admin_hides_the_client_secret_of_an_event_stored_before_scrubbing(operator):
+    stored = ProviderEvent.objects.create(
+        provider="stripe",
+        event_id="evt_old",
+        type="payment_intent.succeeded",
+        payload={"data": {"object": {"id": "pi_old", "client_secret": "pi_old_secret_xyz"}}},
+    )
+    admin = Client()
+    admin.force_login(operator)
+
+    page = admin.get(reverse("admin:wallet_providerevent_change", args=[stored.pk]))
+
+    assert b"pi_old" in page.content
+    assert b"pi_old_secret_xyz" not in page.content
+
+
 def test_stripe_amounts_are_read_in_minor_units(app_driver, webhook_client, stripe_on):
     top_up = pending_top_up(app_driver, "20.00", provider="stripe")
     body = stripe_event("payment_intent.succeeded", payment_intent(top_up, amount=20))
@@ -429,3 +479,85 @@ def test_a_stripe_refund_event_settles_a_pending_card_refund(app_driver, webhook
 
     refund.refresh_from_db()
     assert refund.state == Refund.State.SUCCEEDED
+
+
+# --- A refund's webhook overtaking its reference ----------------------------------------------
+
+
+def _card_refund_sent_later(app_driver: Any, operator: Any, capture: Any) -> Refund:
+    """A Stripe top-up refunded: posted, its send (refund_send, after commit) not run yet, so
+    its provider reference is not saved, as while refund_send waits for Stripe's answer."""
+    top_up = fund(app_driver, "20.00", provider="stripe")
+    TopUp.objects.filter(pk=top_up.pk).update(provider_reference="pi_77")
+    top_up.refresh_from_db()
+    with capture(execute=False):  # refund_send queued at commit, not run
+        refund = refund_top_up(
+            top_up=top_up,
+            amount=Decimal("5.00"),
+            reason="r",
+            created_by=operator,
+            idempotency_key="refund-k1",
+        ).refund
+    return refund
+
+
+def _stripe_refund(refund: Any, status: str = "succeeded", **extra: Any) -> dict[str, Any]:
+    return {
+        "id": "re_77",
+        "object": "refund",
+        "status": status,
+        "amount": 500,
+        "currency": "eur",
+        "payment_intent": "pi_77",
+        "metadata": {"refund": str(refund.pk), "top_up": str(refund.top_up_id)},
+        **extra,
+    }
+
+
+def test_a_refund_event_before_its_reference_is_saved_is_retried_and_then_settles(
+    app_driver,
+    operator,
+    webhook_client,
+    stripe_on,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+):
+    refund = _card_refund_sent_later(app_driver, operator, django_capture_on_commit_callbacks)
+    body = stripe_event("refund.updated", _stripe_refund(refund), event_id="evt_re_early")
+
+    early = post_stripe(webhook_client, body)
+
+    assert early.status_code == 409  # not 2xx: Stripe delivers it again later
+    assert "deliver this event again" in early.json()["outcome"]
+    assert not ProviderEvent.objects.filter(event_id="evt_re_early").exists()
+    refund.refresh_from_db()
+    assert (refund.state, refund.provider_reference) == (Refund.State.PROVIDER_PENDING, "")
+
+    # refund_send gets Stripe's answer (still pending) and commits the reference.
+    monkeypatch.setattr(
+        stripe.Refund, "create", lambda **params: SimpleNamespace(id="re_77", status="pending")
+    )
+    refund_send(refund_id=refund.pk)  # the task queued at commit runs
+    refund.refresh_from_db()
+    assert (refund.state, refund.provider_reference) == (Refund.State.PROVIDER_PENDING, "re_77")
+
+    retry = post_stripe(webhook_client, body)  # Stripe's retry of the same event
+
+    assert retry.status_code == 200
+    assert retry.json()["outcome"] == f"refund {refund.pk} succeeded"
+    refund.refresh_from_db()
+    assert refund.state == Refund.State.SUCCEEDED
+    assert ProviderEvent.objects.get(event_id="evt_re_early").processed_at is not None
+
+
+def test_a_refund_event_naming_a_refund_of_another_payment_is_ignored(
+    app_driver, operator, webhook_client, stripe_on, django_capture_on_commit_callbacks
+):
+    # Another platform on the same Stripe account (staging) numbers its refunds too.
+    refund = _card_refund_sent_later(app_driver, operator, django_capture_on_commit_callbacks)
+    obj = _stripe_refund(refund, payment_intent="pi_of_another_platform")
+
+    response = post_stripe(webhook_client, stripe_event("refund.updated", obj))
+
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "ignored: no refund has this reference"

@@ -8,18 +8,28 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import stripe
 from django.db import connection, connections, transaction
 
-from tests.wallet.factories import make_driver
-from tests.wallet.payments_support import available, pending_top_up, sandbox_event
-from wallet.models import JournalEntry, ProviderEvent
+from tests.wallet.factories import fund, make_driver
+from tests.wallet.payments_support import (
+    STRIPE_SECRET,
+    available,
+    pending_top_up,
+    sandbox_event,
+    sign,
+    stripe_event,
+)
+from wallet.models import JournalEntry, ProviderEvent, Refund, TopUp
 from wallet.payments.base import signature_header
 from wallet.payments.sandbox import SIGNATURE_HEADER, webhook_secret
 from wallet.selectors.ledger import ledger_mismatches
 from wallet.services.payments import webhook_receive
+from wallet.services.refunds import refund_send
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -83,3 +93,85 @@ def test_two_events_for_one_payment_delivered_concurrently_credit_once() -> None
     assert ProviderEvent.objects.count() == 2
     assert available(driver) == Decimal("20.00")
     assert ledger_mismatches() == []
+
+
+def test_a_refund_webhook_overtaking_refund_send_waits_for_its_reference(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stripe's ``refund.updated`` arrives while ``refund_send`` still holds the refund's
+    row lock, waiting for Stripe's answer: the webhook waits for that lock, then finds the
+    reference committed and settles the refund (no 409, no lost event)."""
+    settings.STRIPE_SECRET_KEY = "sk_test_never_sent_anywhere"
+    settings.STRIPE_WEBHOOK_SECRET = STRIPE_SECRET
+    driver = make_driver()
+    top_up = fund(driver, "20.00", provider="stripe")
+    TopUp.objects.filter(pk=top_up.pk).update(provider_reference="pi_88")
+    refund = Refund.objects.create(
+        top_up=top_up,
+        wallet=top_up.wallet,
+        amount=Decimal("5.00"),
+        currency="EUR",
+        reason="r",
+        state=Refund.State.PROVIDER_PENDING,
+        idempotency_key="k-race",
+    )
+    body = stripe_event(
+        "refund.updated",
+        {
+            "id": "re_88",
+            "object": "refund",
+            "status": "succeeded",
+            "amount": 500,
+            "currency": "eur",
+            "payment_intent": "pi_88",
+            "metadata": {"refund": str(refund.pk)},
+        },
+    )
+    webhook_pid: list[int] = []
+    webhook_started = threading.Event()
+
+    def webhook_is_waiting_for_a_lock() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [webhook_pid[0]]
+            )
+            row = cursor.fetchone()
+        return row is not None and row[0] == "Lock"
+
+    def stripe_answers_after_the_webhook_came(**params: Any) -> Any:
+        webhook_started.set()  # Stripe sends the webhook before we have its answer
+        for _ in range(500):
+            if webhook_pid and webhook_is_waiting_for_a_lock():
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("the webhook did not wait for the refund's lock")
+        return SimpleNamespace(id="re_88", status="pending")
+
+    monkeypatch.setattr(stripe.Refund, "create", stripe_answers_after_the_webhook_came)
+
+    def send() -> Refund:
+        try:
+            return refund_send(refund_id=refund.pk)
+        finally:
+            connections.close_all()
+
+    def deliver() -> str:
+        try:
+            assert webhook_started.wait(10)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                webhook_pid.append(cursor.fetchone()[0])
+            headers = {"Stripe-Signature": sign(STRIPE_SECRET, body)}
+            return webhook_receive(provider="stripe", payload=body, headers=headers)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(2) as pool:
+        sent, delivered = pool.submit(send), pool.submit(deliver)
+        sent.result(timeout=30)
+        outcome = delivered.result(timeout=30)
+
+    assert outcome == f"refund {refund.pk} succeeded"
+    refund.refresh_from_db()
+    assert (refund.state, refund.provider_reference) == (Refund.State.SUCCEEDED, "re_88")

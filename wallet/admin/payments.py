@@ -30,6 +30,7 @@ from csms.permissions import is_operator
 from wallet.admin.common import MoneyAdmin
 from wallet.models import ProviderEvent, Refund, TopUp
 from wallet.money import AmountError, parse_amount
+from wallet.payments.base import payload_scrub
 from wallet.services.ledger import InsufficientFunds
 from wallet.services.payments import IdempotencyConflict
 from wallet.services.refunds import RefundResult, refund_order, refund_retry, refund_top_up
@@ -325,4 +326,5 @@ class ProviderEventAdmin(MoneyAdmin):
 
     @admin.display(description="payload")
     def payload_display(self, obj: ProviderEvent) -> SafeString:
-        return pretty_json(obj.payload)
+        # Scrubbed again: events stored before secrets were scrubbed on receipt still hold one.
+        return pretty_json(payload_scrub(obj.payload))

@@ -90,6 +90,8 @@ class VerifiedEvent:
     currency: str
     payload: dict[str, Any]
     failure_reason: str = ""
+    # Refund events: ``refund_id`` (our Refund's pk, from the metadata we sent) and
+    # ``payment_reference`` (the payment refunded), when the provider echoes them.
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -111,6 +113,24 @@ class PaymentProvider(Protocol):
 
     def refund_create(self, *, refund: Refund, idempotency_key: str) -> ProviderRefund:
         """Pay ``refund.amount`` of ``refund.top_up`` back (idempotent per key). PaymentError."""
+
+
+# --- Stored payloads -------------------------------------------------------------------------
+
+# Keys whose values are credentials, wherever they sit in an event: a Stripe PaymentIntent's
+# client_secret lets whoever holds it confirm the payment, so it is not kept (nor shown in
+# the admin) once the event is verified.
+SECRET_KEYS = frozenset({"client_secret"})
+
+
+def payload_scrub(value: Any) -> Any:
+    """``value`` (an event's JSON) without the keys in SECRET_KEYS, at any depth; a new
+    object, ``value`` is left as it is."""
+    if isinstance(value, dict):
+        return {k: payload_scrub(v) for k, v in value.items() if k not in SECRET_KEYS}
+    if isinstance(value, list):
+        return [payload_scrub(item) for item in value]
+    return value
 
 
 # --- The signature scheme (Stripe's, used by the sandbox too) --------------------------------

@@ -7,8 +7,10 @@ process, signed exactly as a real provider signs one (``Sandbox-Signature: t=<un
 see ``wallet.payments.base``) and verified by the same path as ``POST
 /api/v1/payments/webhooks/sandbox/``: the page never credits a wallet by itself.
 
-It is offered only while it is the configured provider (``PAYMENT_PROVIDER=sandbox``): on a
-platform that takes real money, a free checkout page must not exist.
+It is offered only while it is the configured provider (``PAYMENT_PROVIDER=sandbox``) and,
+with DEBUG off, only when ``PAYMENT_SANDBOX_ALLOWED`` is true: on a platform that takes real
+money (or a production deployment that forgot PAYMENT_PROVIDER), a free checkout page must
+not exist. Unavailable, top-ups through it answer 503 and its page and webhook 404.
 """
 
 from __future__ import annotations
@@ -103,6 +105,11 @@ class SandboxProvider:
     def available(self) -> str | None:
         if settings.PAYMENT_PROVIDER != self.name:
             return "The sandbox is offered only while PAYMENT_PROVIDER is sandbox."
+        if not settings.DEBUG and not settings.PAYMENT_SANDBOX_ALLOWED:
+            return (
+                "The sandbox takes no real money: it is off when DEBUG is off unless "
+                "PAYMENT_SANDBOX_ALLOWED=true"
+            )
         return None
 
     def checkout_create(self, *, top_up: TopUp) -> Checkout:

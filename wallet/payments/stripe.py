@@ -145,6 +145,7 @@ class StripeProvider:
                 else EventKind.OTHER
             )
             minor = obj.get("amount")
+            metadata = obj.get("metadata") or {}
             return VerifiedEvent(
                 id=event_id,
                 type=event_type,
@@ -154,6 +155,12 @@ class StripeProvider:
                 currency=currency,
                 payload=event,
                 failure_reason=str(obj.get("failure_reason") or "")[:255],
+                # Ours (refund_create's metadata): which refund this is before its reference
+                # is saved (wallet.services.payments._refund_event).
+                extra={
+                    "refund_id": str(metadata.get("refund") or ""),
+                    "payment_reference": str(obj.get("payment_intent") or ""),
+                },
             )
         return VerifiedEvent(
             id=event_id,

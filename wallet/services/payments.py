@@ -12,7 +12,11 @@ Answers to the provider (decided here, applied by the webhook view):
   for days, and retrying a genuine event cannot change what it says; an amount or currency
   mismatch is logged as an error and noted on the top-up for an operator, never credited;
 - a bad signature, a stale timestamp, a malformed body: 400 (``WebhookError``), logged,
-  nothing stored or posted.
+  nothing stored or posted;
+- an event about one of our refunds whose provider reference is not saved yet: 409
+  (``EventNotReady``), logged, nothing stored, so the provider delivers it again later and
+  that delivery is processed (not a "duplicate"). ``refund_send`` asks the provider inside
+  the transaction that saves the reference, so the provider's webhook can arrive first.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from wallet.payments.base import (
     ProviderUnavailable,
     VerifiedEvent,
     WebhookError,
+    payload_scrub,
 )
 from wallet.services.ledger import (
     ledger_receivable_settle,
@@ -50,6 +55,11 @@ logger = logging.getLogger("wallet.payments")
 
 class IdempotencyConflict(Exception):
     """The Idempotency-Key was used before for a different request (422)."""
+
+
+class EventNotReady(Exception):
+    """A verified event we cannot apply yet (a refund whose reference is not committed): not
+    stored; answered non-2xx (409) so the provider delivers it again later."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +167,15 @@ def webhook_receive(*, provider: str, payload: bytes, headers: Mapping[str, str]
 def provider_event_process(*, provider: str, event: VerifiedEvent) -> str:
     """Apply a verified event once: stored as a ProviderEvent (unique per provider and event
     id) in the same transaction as its effect, so a replay, or a twin delivered at the same
-    moment, finds it and posts nothing ("duplicate"). Returns the outcome (also stored)."""
+    moment, finds it and posts nothing ("duplicate"). Returns the outcome (also stored).
+    EventNotReady (logged): not applicable yet, nothing stored (rolled back)."""
     try:
         with transaction.atomic():
             stored = ProviderEvent.objects.create(
-                provider=provider, event_id=event.id, type=event.type[:100], payload=event.payload
+                provider=provider,
+                event_id=event.id,
+                type=event.type[:100],
+                payload=payload_scrub(event.payload),  # no client_secret kept or shown
             )
             outcome = _event_apply(provider=provider, event=event)[:255]
             stored.outcome = outcome
@@ -287,6 +301,8 @@ def _refund_event(*, provider: str, event: VerifiedEvent) -> str:
         else None
     )
     if refund is None:
+        refund = _refund_awaiting_reference(provider=provider, event=event)
+    if refund is None:
         logger.warning(
             "%s event %s for unknown refund %r: ignored", provider, event.id, event.reference
         )
@@ -305,3 +321,44 @@ def _refund_event(*, provider: str, event: VerifiedEvent) -> str:
         refund.provider_error = (event.failure_reason or event.type)[:255]
     refund.save(update_fields=["state", "provider_error", "updated_at"])
     return f"refund {refund.pk} {refund.state}"
+
+
+def _refund_awaiting_reference(*, provider: str, event: VerifiedEvent) -> Refund | None:
+    """The refund an event names by our id (its metadata) when no refund has its reference
+    yet: ``refund_send`` asks the provider while holding the refund's row lock and saves the
+    reference at commit, so a webhook can overtake it. Taking that lock waits for a send in
+    flight; once it is committed the reference is there and the refund is returned (locked).
+    Still without one (the send failed or rolled back, or is not retried yet):
+    EventNotReady, so the provider delivers the event again. None: not one of ours."""
+    refund_id = str(event.extra.get("refund_id") or "")
+    if not refund_id.isdigit():
+        return None
+    refund = (
+        Refund.objects.select_for_update(of=("self",))
+        .select_related("top_up")
+        .filter(pk=int(refund_id), top_up__provider=provider)
+        .first()
+    )
+    payment = str(event.extra.get("payment_reference") or "")
+    if (
+        refund is None
+        or refund.top_up is None
+        or (payment and refund.top_up.provider_reference != payment)
+    ):
+        return None  # another platform's refund id (e.g. a staging site on the same account)
+    if refund.provider_reference == event.reference:
+        return refund
+    if not refund.provider_reference and refund.state == Refund.State.PROVIDER_PENDING:
+        logger.warning(
+            "%s event %s (%s) for refund %s, whose reference %r is not saved yet: "
+            "refused for now (the provider delivers it again)",
+            provider,
+            event.id,
+            event.type,
+            refund.pk,
+            event.reference,
+        )
+        raise EventNotReady(
+            f"Refund {refund.pk} is still being sent to {provider}: deliver this event again later."
+        )
+    return None

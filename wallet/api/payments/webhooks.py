@@ -2,7 +2,9 @@
 
 - ``/api/v1/payments/webhooks/<provider>/`` (providers): no authentication, no CSRF: the
   signature is the authentication (``wallet.payments.base``). 200 for every verified event,
-  400 for a bad signature, a stale timestamp or a malformed body.
+  400 for a bad signature, a stale timestamp or a malformed body, 409 for an event about a
+  refund whose reference is not saved yet (the provider retries it; see
+  ``wallet.services.payments``).
 - ``/payments/sandbox/<token>/``: the sandbox's checkout page (a form with CSRF).
 """
 
@@ -25,7 +27,7 @@ from rest_framework.views import APIView
 from wallet.models import TopUp
 from wallet.payments import UnknownProvider, provider_get, sandbox
 from wallet.payments.base import ProviderUnavailable, WebhookError
-from wallet.services.payments import webhook_receive
+from wallet.services.payments import EventNotReady, webhook_receive
 
 # --- Webhooks --------------------------------------------------------------------------------
 
@@ -47,7 +49,8 @@ class WebhookApi(APIView):
         description="The raw body, signed by the provider: `Sandbox-Signature: "
         't=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">` (sandbox) or Stripe\'s '
         "`Stripe-Signature`. 200 for every verified event (handled or ignored: see the "
-        "outcome); 400 for a bad signature, a stale timestamp (older than "
+        "outcome); 409 for an event about a refund whose reference is not saved yet (retried "
+        "by the provider); 400 for a bad signature, a stale timestamp (older than "
         "PAYMENT_WEBHOOK_TOLERANCE seconds) or a malformed body; 404 for a provider not "
         "available here.",
         request={"application/json": OpenApiTypes.OBJECT},
@@ -55,6 +58,11 @@ class WebhookApi(APIView):
             200: WebhookOutputSerializer,
             400: OpenApiResponse(description="Refused: nothing was processed."),
             404: OpenApiResponse(description="No such provider here."),
+            409: OpenApiResponse(
+                WebhookOutputSerializer,
+                description="Not yet: the event is about a refund still being sent to the "
+                "provider. Nothing was stored; the provider delivers it again later.",
+            ),
         },
         examples=[
             OpenApiExample(
@@ -87,6 +95,9 @@ class WebhookApi(APIView):
             raise exceptions.NotFound(f"No payment provider {provider!r} here.") from None
         except WebhookError as exc:
             raise exceptions.ValidationError({"detail": str(exc)}) from None
+        except EventNotReady as exc:
+            # Non-2xx on purpose: the provider retries later, when it can be applied.
+            return Response({"received": False, "outcome": str(exc)}, status=409)
         return Response({"received": True, "outcome": outcome})
 
 
