@@ -195,6 +195,9 @@ WALLET_TOP_UP_MAX = env_decimal("WALLET_TOP_UP_MAX", "500", minimum="0.01")
 # WALLET_HOLD_MARGIN of the hold, WALLET_HOLD_EXTENSION more is held (capped by the balance);
 # when nothing is left to hold, the session is stopped remotely.
 WALLET_SESSION_MIN_BALANCE = env_decimal("WALLET_SESSION_MIN_BALANCE", "5", minimum="0")
+# Charging with a driver's RFID card holds nothing (the station starts before money is asked
+# about): the card is refused (Blocked) while the wallet owes anything or has less than this.
+WALLET_RFID_MIN_BALANCE = env_decimal("WALLET_RFID_MIN_BALANCE", "5", minimum="0")
 WALLET_SESSION_HOLD = env_decimal("WALLET_SESSION_HOLD", "20", minimum="0.01")
 WALLET_HOLD_MARGIN = env_decimal("WALLET_HOLD_MARGIN", "1", minimum="0")
 WALLET_HOLD_EXTENSION = env_decimal("WALLET_HOLD_EXTENSION", "10", minimum="0.01")

@@ -142,7 +142,7 @@ def status_notification(ctx: StationContext, payload: dict[str, Any]) -> dict[st
 
 @handles("Authorize")
 def authorize(ctx: StationContext, payload: dict[str, Any]) -> dict[str, Any]:
-    _, info = id_tag_authorize(id_tag=payload["idTag"])
+    _, info = id_tag_authorize(id_tag=payload["idTag"], charge_point_id=ctx.charge_point.pk)
     return {"idTagInfo": info}
 
 

@@ -94,7 +94,7 @@ def _transaction_start(
         reason=StaleStopReason.NEW_SESSION,
         evidence_at=timestamp,
     )
-    tag, info = id_tag_start_authorize(id_tag=id_tag)
+    tag, info = id_tag_start_authorize(id_tag=id_tag, charge_point_id=charge_point.pk)
     # The savepoint only serves to survive a concurrent twin's IntegrityError. In a gateway
     # batch (optimistic, no savepoints) that error fails the attempt and the committer replays
     # each message in its own savepoint, where this path runs with one: skip two round trips.
@@ -135,7 +135,7 @@ def transaction_stop(
     An unknown id is recorded as UnmatchedStopTransaction and still answered."""
     id_tag_info = None
     if id_tag:
-        _, id_tag_info = id_tag_authorize(id_tag=id_tag)
+        _, id_tag_info = id_tag_authorize(id_tag=id_tag, charge_point_id=charge_point.pk)
 
     tx = None
     if 0 <= transaction_id <= INT32_MAX:

@@ -36,9 +36,9 @@ from wallet.services.ledger import wallet_create
 logger = logging.getLogger("wallet.auth")
 cards_logger = logging.getLogger("wallet.cards")
 
-# An account may hold this many RFID cards: every card goes into the stations' local
-# authorization lists (csms.services.authorization.local_list_entries), so a driver must not be
-# able to fill them.
+# An account may hold this many RFID cards: each may run a session on the one wallet (cards are
+# checked against its balance online, at each start: wallet.selectors.authorization; they are
+# never in the stations' local lists), and a driver must not be able to fill the registry.
 MAX_CARDS = 10
 ID_TAG_MAX = 20  # OCPP 1.6 IdToken: CiString20Type
 

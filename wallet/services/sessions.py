@@ -15,7 +15,10 @@
   A StartTransaction that comes after the session failed is still the driver's session: it
   is linked again and charges with a new hold (``session:<pk>:hold:late``) if the wallet has
   the minimum balance; otherwise (or if the driver had canceled) it is stopped remotely.
-- Meter values: ``app_sessions_meter`` pushes live figures and runs the balance check
+  The station was answered Blocked for it (the virtual tag is Accepted only for a live app
+  session: wallet.selectors.authorization), so it may also stop on its own.
+- Meter values: ``app_sessions_meter`` links a virtual-tag session whose link task was lost,
+  pushes live figures and runs the balance check
   (``app_session_balance_check``): the hold is extended while the wallet has money; when the
   running cost reaches the hold less WALLET_HOLD_MARGIN and nothing is left to hold, the
   session is stopped remotely (cause ``balance``), once.
@@ -42,6 +45,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from csms.models import Command, IdTag, Transaction
@@ -455,7 +459,16 @@ def _running_cost(snapshot: dict[str, Any]) -> Decimal | None:
 def app_sessions_meter(*, transaction_ids: list[int]) -> int:
     """Meter values arrived for these running sessions (one call per stored batch): the app
     sessions among them (one query) get the balance check and a push with the new figures.
-    Returns how many app sessions there were."""
+    Returns how many app sessions there were.
+
+    A running session started with a wallet's virtual tag that no app session holds yet
+    (its ``app_session_link`` task was lost: the broker down, a dropped publish) is linked
+    first (one query finds them), so its driver is not charging without the balance check:
+    the link takes the start still ``starting``, or the one that expired meanwhile as a late
+    start (a new hold, or a remote stop without the money)."""
+    for transaction_id in _unlinked_app_transactions(transaction_ids):
+        logger.warning("transaction %s had not been linked to its app session", transaction_id)
+        app_session_link(transaction_id=transaction_id)
     sessions = list(
         AppSession.objects.filter(
             transaction_id__in=transaction_ids, state__in=(State.CHARGING, State.STOPPING)
@@ -469,6 +482,17 @@ def app_sessions_meter(*, transaction_ids: list[int]) -> int:
                 continue  # changed: it pushed its new state on commit
         _push(session.pk, snapshot)
     return len(sessions)
+
+
+def _unlinked_app_transactions(transaction_ids: list[int]) -> list[int]:
+    """The running transactions among ``transaction_ids`` started with a wallet's virtual tag
+    and linked to no app session (one query)."""
+    return list(
+        Transaction.objects.filter(pk__in=transaction_ids, stopped_at__isnull=True)
+        .filter(Exists(Wallet.objects.filter(virtual_id_tag_id=OuterRef("id_tag_ref_id"))))
+        .filter(~Exists(AppSession.objects.filter(transaction_id=OuterRef("pk"))))
+        .values_list("pk", flat=True)
+    )
 
 
 def app_session_balance_check(*, session_id: int, cost: Decimal) -> bool:

@@ -205,7 +205,7 @@ class SignUpApi(_AuthView):
                 _client(request),
             )
             raise
-        wallet = Wallet.objects.select_related("virtual_id_tag").get(user=user)
+        wallet = Wallet.objects.get(user=user)
         return Response(
             {**_token_pair(user), "profile": profile_data(user, wallet)},
             status=status.HTTP_201_CREATED,

@@ -1,5 +1,10 @@
-"""App API: the driver's profile (``me/``: name, virtual tag, balances) and RFID cards
-(``cards/``: list, link, unlink)."""
+"""App API: the driver's profile (``me/``: name, balances) and RFID cards (``cards/``: list,
+link, unlink).
+
+The wallet's virtual tag (the idTag of app sessions) is never shown to the driver: the app
+does not need it, and a value the driver cannot read is one they cannot copy onto a card
+(it would be refused anyway without an app session: wallet.selectors.authorization).
+Operators see it in the admin and in ``/api/v1/wallets/``."""
 
 from __future__ import annotations
 
@@ -37,9 +42,6 @@ class ProfileSerializer(serializers.Serializer):
     first_name = serializers.CharField(read_only=True)
     last_name = serializers.CharField(read_only=True)
     date_joined = serializers.DateTimeField(read_only=True)
-    virtual_id_tag = serializers.CharField(
-        read_only=True, help_text="The idTag of sessions started from the app."
-    )
     wallet = BalancesSerializer(read_only=True)
 
 
@@ -50,7 +52,6 @@ def profile_data(user: Any, wallet: Wallet) -> dict[str, Any]:
             "first_name": user.first_name,
             "last_name": user.last_name,
             "date_joined": user.date_joined,
-            "virtual_id_tag": wallet.virtual_id_tag.id_tag,
             "wallet": wallet_balances(wallet=wallet),
         }
     ).data
@@ -87,7 +88,6 @@ PROFILE_EXAMPLE = {
     "first_name": "Dana",
     "last_name": "Driver",
     "date_joined": "2025-03-01T09:30:00Z",
-    "virtual_id_tag": "APP5F3A9C01D2E4B6A8",
     "wallet": BALANCES_EXAMPLE,
 }
 _CARD = {
@@ -147,7 +147,9 @@ class CardListApi(AppApiView):
         tags=[TAG],
         summary="The driver's RFID cards",
         description="Sessions started with any of them are the driver's. The app's virtual "
-        "tag is not listed (it is `virtual_id_tag` of `me/`).",
+        "tag is not listed. A card charges only while the wallet owes nothing and has at "
+        "least WALLET_RFID_MIN_BALANCE available (stations are told Blocked otherwise); "
+        "`status` is the registry's.",
         responses={200: CardSerializer(many=True), **errors(401, 403)},
         examples=[example("Cards", [_CARD], response_only=True)],
     )
@@ -160,7 +162,9 @@ class CardListApi(AppApiView):
         description="A card the system does not know is registered to the driver (201). An "
         "existing card without an owner is linked if it is active (201). A card already the "
         "driver's is returned as it is (200). Another account's card, a blocked or expired "
-        "one, or an app's virtual tag is a 409. At most 10 cards per account.",
+        "one, or an app's virtual tag is a 409. At most 10 cards per account. A card "
+        "charges only while the wallet owes nothing and has at least WALLET_RFID_MIN_BALANCE "
+        "available.",
         request=CardLinkSerializer,
         responses={
             201: CardSerializer,
