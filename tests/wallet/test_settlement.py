@@ -192,6 +192,33 @@ def test_a_full_refund_after_a_refund_and_a_reprice_gives_back_all_that_was_paid
     assert ledger_verified()
 
 
+def test_a_partial_refund_of_a_newer_unpaid_order_pays_only_its_own_debt(dana, operator):
+    from wallet.services.refunds import refund_order
+
+    make_tariff(energy="0.30", vat="20")
+    older = rfid_order(dana)  # 3.60 owed
+    newer = rfid_order(dana, energy_wh=30_000)  # 10.80 owed
+    refund_order(
+        order=newer,
+        amount=Decimal("9.00"),
+        reason="goodwill",
+        created_by=operator,
+        idempotency_key="g1",
+    )
+
+    older.refresh_from_db()
+    newer.refresh_from_db()
+    assert (older.state, newer.state) == (Order.State.UNPAID, Order.State.UNPAID)
+    assert balances(dana) == (Decimal("0"), Decimal("0"), Decimal("5.40"))
+    assert not Invoice.objects.filter(order=older).exists()
+
+    assert _top_up_and_settle(dana, "3.60", "s1") == 1  # the older one, now paid in full
+    older.refresh_from_db()
+    assert older.state == Order.State.PAID
+    assert _top_up_and_settle(dana, "1.80", "s2") == 1
+    assert ledger_verified()
+
+
 def test_a_free_order_releases_the_whole_hold_and_charges_nothing(dana):
     make_tariff(energy="0.30", vat="20")
     fund(dana, "20.00")

@@ -231,16 +231,17 @@ def receivables_settle_orders(*, wallet: Wallet) -> int:
     left owing. Call holding the wallet lock. Returns how many orders became paid (each gets
     its invoice).
 
-    What each unpaid order left owing is its captures' receivable legs; what is still owed
-    is the receivable's balance; the difference has been paid off, and goes to the oldest
-    orders first. An order partly paid off stays unpaid until all of it is."""
+    What each unpaid order left owing is its captures' receivable legs, less what was given
+    back for that order (its own refunds paid its own debt); what is still owed is the
+    receivable's balance; the difference has been paid off, and goes to the oldest orders
+    first. An order partly paid off stays unpaid until all of it is."""
     from wallet.models import LedgerAccount, Posting
 
     owed = wallet_accounts(wallet=wallet)["receivable"].balance
     unpaid = list(
         Order.objects.select_for_update(of=("self",))
         .filter(driver_id=wallet.user_id, state=Order.State.UNPAID)
-        .order_by("stopped_at", "id")
+        .order_by("stopped_at", "id")  # stopped_at is never empty on an order
     )
     if not unpaid:
         return 0
@@ -254,10 +255,22 @@ def receivables_settle_orders(*, wallet: Wallet) -> int:
         .annotate(total=Sum("amount"))
         .values_list("entry__order", "total")
     )
-    paid_off = sum((left_owing.get(o.pk) or ZERO for o in unpaid), ZERO) - owed
+    # Money given back for an unpaid order (a refund, a re-price lower) paid off that
+    # order's own debt first: it is not a payment towards the others.
+    given_back = dict(
+        JournalEntry.objects.filter(order__in=unpaid, kind=JournalEntry.Kind.REFUND)
+        .values("order")
+        .annotate(total=Sum("amount"))
+        .values_list("order", "total")
+    )
+    shares = {}
+    for order in unpaid:
+        legs = left_owing.get(order.pk) or ZERO
+        shares[order.pk] = legs - min(legs, given_back.get(order.pk) or ZERO)
+    paid_off = max(sum(shares.values(), ZERO) - owed, ZERO)
     paid = 0
     for order in unpaid:
-        share = left_owing.get(order.pk) or ZERO
+        share = shares[order.pk]
         if share > paid_off:
             break
         paid_off -= share
