@@ -128,13 +128,24 @@ async def test_it_blocks_a_driver_s_card_below_the_minimum_balance(station):
     assert await start(station) == "Blocked"
 
 
-async def test_it_blocks_a_driver_s_card_with_an_empty_wallet(station, settings):
+async def test_the_minimum_balance_is_the_operator_s_choice_down_to_zero(station, settings):
     settings.WALLET_RFID_MIN_BALANCE = Decimal("0")
     await db(driver_with_card)(None)
 
     assert await authorize(station) == "Accepted"  # 0 >= 0: the operator's choice
     settings.WALLET_RFID_MIN_BALANCE = Decimal("0.01")
     assert await authorize(station) == "Blocked"
+
+
+async def test_a_card_is_never_refused_while_its_own_session_runs_at_that_station(
+    station, settings
+):
+    await db(driver_with_card)("5.00")
+    assert await start(station) == "Accepted"
+    settings.WALLET_RFID_MIN_BALANCE = Decimal("10")  # the card would be refused now
+
+    # Presenting the card again ends its session: money must not keep the cable locked.
+    assert await authorize(station) == "Accepted"
 
 
 async def test_tags_without_a_wallet_are_left_as_the_registry_says(station):

@@ -5,7 +5,8 @@ what the wallet can pay for.
 - **A card** (an RFID tag the driver linked): Blocked while the wallet owes anything
   (receivable > 0) or its available balance is below ``WALLET_RFID_MIN_BALANCE``. Card
   sessions hold nothing (the station starts them before we are asked about money), so this
-  is what keeps their debt from growing session after session.
+  is what keeps their debt from growing session after session. Never refused while the
+  card's own session runs at the asking station: presenting it again ends that session.
 - **The virtual tag** (the idTag of app sessions): Accepted only while the wallet has an app
   session at the asking station that is ``starting`` (the station's Authorize or
   StartTransaction after our RemoteStartTransaction) or ``charging``/``stopping`` with its
@@ -25,7 +26,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, Subquery
 
-from csms.models import IdTag
+from csms.models import IdTag, Transaction
 from wallet.models import AppSession, LedgerAccount, Wallet
 
 BLOCKED = IdTag.Status.BLOCKED.value
@@ -49,8 +50,12 @@ def id_tag_wallet_check(
             transaction__stopped_at__isnull=True,
         )
     )
+    # The card's own session running at this station: its Authorize (or StopTransaction) is
+    # the driver ending it, which money must never refuse (the cable stays locked otherwise).
+    running_here = Transaction.objects.filter(id_tag_ref_id=tag.pk, stopped_at__isnull=True)
     if charge_point_id is not None:
         app_sessions = app_sessions.filter(charge_point_id=charge_point_id)
+        running_here = running_here.filter(charge_point_id=charge_point_id)
     row = (
         Wallet.objects.filter(user_id=tag.user_id)
         .annotate(
@@ -61,15 +66,18 @@ def id_tag_wallet_check(
                 accounts.filter(kind=LedgerAccount.Kind.RECEIVABLE).values("balance")[:1]
             ),
             app_session=Exists(app_sessions),
+            running_here=Exists(running_here),
         )
-        .values_list("virtual_id_tag_id", "available", "owed", "app_session")
+        .values_list("virtual_id_tag_id", "available", "owed", "app_session", "running_here")
         .first()
     )
     if row is None:  # not a driver's tag
         return None
-    virtual_id_tag_id, available, owed, app_session = row
+    virtual_id_tag_id, available, owed, app_session, running_here = row
     if tag.pk == virtual_id_tag_id:
         return None if app_session else BLOCKED
+    if running_here:
+        return None
     if (owed or 0) > 0 or (available or 0) < settings.WALLET_RFID_MIN_BALANCE:
         return BLOCKED
     return None
