@@ -213,12 +213,25 @@ async def test_the_virtual_tag_is_accepted_while_its_app_session_runs_and_not_af
     assert await authorize(station, tag) == "Blocked"  # stopped, not yet settled: no new start
 
 
-async def test_the_virtual_tag_of_a_failed_app_start_is_blocked(station):
+async def test_the_virtual_tag_of_a_start_that_timed_out_is_taken_as_a_late_start(station):
     driver = await db(make_driver)()
     tag = await db(virtual_tag)(driver)
     await db(app_session)(driver, state="failed")
 
-    assert await start(station, tag) == "Blocked"
+    # The driver plugged in late: the session links it (with a new hold, or stops it).
+    assert await start(station, tag) == "Accepted"
+
+
+async def test_the_virtual_tag_of_a_canceled_or_old_failed_start_is_blocked(station):
+    driver = await db(make_driver)()
+    tag = await db(virtual_tag)(driver)
+    canceled = await db(app_session)(driver, state="failed", stop_cause="driver")
+    assert await authorize(station, tag) == "Blocked"
+
+    await AppSession.objects.filter(pk=canceled.pk).aupdate(
+        stop_cause="", created_at=timezone.now() - dt.timedelta(hours=2)
+    )
+    assert await authorize(station, tag) == "Blocked"
 
 
 # --- A broken check fails open ------------------------------------------------------------

@@ -3,6 +3,8 @@ to the settled order."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import models
 from django.db.models import Q
 
@@ -18,6 +20,9 @@ class AppSession(models.Model):
         FAILED = "failed"  # never started: rejected, timed out, or the station went away
 
     ACTIVE_STATES = (State.STARTING, State.CHARGING, State.STOPPING)
+    # How long after a start failed (the station silent past its deadline) its StartTransaction
+    # is still taken as that session's: a driver who plugged in late.
+    LATE_START_WINDOW = timedelta(hours=1)
 
     class StopCause(models.TextChoices):
         NONE = "", "-"

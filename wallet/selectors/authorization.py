@@ -10,11 +10,11 @@ what the wallet can pay for.
 - **The virtual tag** (the idTag of app sessions): Accepted only while the wallet has an app
   session at the asking station that is ``starting`` (the station's Authorize or
   StartTransaction after our RemoteStartTransaction) or ``charging``/``stopping`` with its
-  transaction still running (a StopTransaction's idTag). Otherwise Blocked: the virtual tag
-  copied onto a card cannot charge on its own, without a hold and without auto-stop. A start
-  that arrives after its app session failed (the late start of wallet.services.sessions) is
-  answered Blocked too: the station stops it (StopTransactionOnInvalidId), and it is still
-  linked to the session and billed.
+  transaction still running (a StopTransaction's idTag), or whose start timed out within
+  ``AppSession.LATE_START_WINDOW`` and was not canceled by the driver (a driver who plugged
+  in late: wallet.services.sessions links that start with a new hold, or stops it remotely
+  when the wallet lacks the minimum). Otherwise Blocked: the virtual tag copied onto a card
+  cannot charge on its own, without a hold and without auto-stop.
 
 Tags of users without a wallet (operators' cards) are left as the registry says.
 """
@@ -49,6 +49,14 @@ def id_tag_wallet_check(
             state__in=(AppSession.State.CHARGING, AppSession.State.STOPPING),
             transaction__stopped_at__isnull=True,
         )
+        # A late start (wallet.services.sessions links it with a new hold when the wallet
+        # has the minimum): a start that timed out recently, not canceled by the driver.
+        | Q(
+            state=AppSession.State.FAILED,
+            transaction__isnull=True,
+            created_at__gte=now - AppSession.LATE_START_WINDOW,
+        )
+        & ~Q(stop_cause=AppSession.StopCause.DRIVER)
     )
     # The card's own session running at this station: its Authorize (or StopTransaction) is
     # the driver ending it, which money must never refuse (the cable stays locked otherwise).
@@ -75,6 +83,7 @@ def id_tag_wallet_check(
         return None
     virtual_id_tag_id, available, owed, app_session, running_here = row
     if tag.pk == virtual_id_tag_id:
+        # (A late start with less than the session minimum is stopped remotely once linked.)
         return None if app_session else BLOCKED
     if running_here:
         return None

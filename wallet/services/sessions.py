@@ -74,7 +74,7 @@ State = AppSession.State
 StopCause = AppSession.StopCause
 
 # A StartTransaction this long after a failed start is no longer taken for it.
-LATE_START_WINDOW = timedelta(hours=1)
+LATE_START_WINDOW = AppSession.LATE_START_WINDOW
 
 
 @dataclass
@@ -280,7 +280,17 @@ def app_session_link(*, transaction_id: int) -> AppSession | None:
     """A StartTransaction was stored: if its tag is a wallet's virtual tag, link it to that
     driver's app session on the same connector (``starting`` -> ``charging``), or to the
     start that failed shortly before (see the module docstring). Idempotent; commits on its
-    own. None when the session is not an app session."""
+    own. None when the session is not an app session, or another run linked it first."""
+    try:
+        return _app_session_link(transaction_id=transaction_id)
+    except IntegrityError:
+        # The link task and a meter batch's recovery ran at once: the other one linked it
+        # (the transaction is unique on app sessions).
+        logger.info("transaction %s was linked by a concurrent run", transaction_id)
+        return None
+
+
+def _app_session_link(*, transaction_id: int) -> AppSession | None:
     with transaction.atomic():
         tx = Transaction.objects.filter(pk=transaction_id).first()
         if tx is None or AppSession.objects.filter(transaction_id=transaction_id).exists():
@@ -468,7 +478,10 @@ def app_sessions_meter(*, transaction_ids: list[int]) -> int:
     start (a new hold, or a remote stop without the money)."""
     for transaction_id in _unlinked_app_transactions(transaction_ids):
         logger.warning("transaction %s had not been linked to its app session", transaction_id)
-        app_session_link(transaction_id=transaction_id)
+        try:
+            app_session_link(transaction_id=transaction_id)
+        except Exception:  # one session's trouble must not cost the others their check
+            logger.exception("linking transaction %s to its app session failed", transaction_id)
     sessions = list(
         AppSession.objects.filter(
             transaction_id__in=transaction_ids, state__in=(State.CHARGING, State.STOPPING)
@@ -489,6 +502,9 @@ def _unlinked_app_transactions(transaction_ids: list[int]) -> list[int]:
     and linked to no app session (one query)."""
     return list(
         Transaction.objects.filter(pk__in=transaction_ids, stopped_at__isnull=True)
+        # Accepted starts only: a copied virtual tag the station was told Blocked is no app
+        # session, and would otherwise be looked for again on every meter batch.
+        .filter(start_status=IdTag.Status.ACCEPTED)
         .filter(Exists(Wallet.objects.filter(virtual_id_tag_id=OuterRef("id_tag_ref_id"))))
         .filter(~Exists(AppSession.objects.filter(transaction_id=OuterRef("pk"))))
         .values_list("pk", flat=True)
