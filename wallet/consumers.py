@@ -15,8 +15,9 @@ two forms:
 Subprotocols offered without ``app.v1`` (``bearer.<access>`` alone, or anything else) close
 with 4400: there is no protocol we could answer that the client asked for. A missing, wrong
 or expired token closes with 4401; a session that is not the driver's (or no session) with
-4404. All of these close before the handshake is accepted: a non-browser client sees the
-close code, a browser reports a failed handshake (1006). The token is checked once at
+4404. All of these close before the handshake is accepted, which the ASGI server answers
+with an HTTP 403 (a browser reports a failed handshake, 1006): the codes name the reason in
+the code and in Channels' test communicator, not on the wire. The token is checked once at
 connect: an open socket outlives its 5-minute token, as a stream should.
 
 On connect the socket gets the session's snapshot, then one message per change: every stored
