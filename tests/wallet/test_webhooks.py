@@ -561,3 +561,19 @@ def test_a_refund_event_naming_a_refund_of_another_payment_is_ignored(
 
     assert response.status_code == 200
     assert response.json()["outcome"] == "ignored: no refund has this reference"
+
+
+def test_a_refund_whose_send_failed_adopts_the_reference_the_provider_reports(
+    app_driver, operator, webhook_client, stripe_on, django_capture_on_commit_callbacks
+):
+    # The send timed out after Stripe had made the refund: no reference, provider_failed.
+    refund = _card_refund_sent_later(app_driver, operator, django_capture_on_commit_callbacks)
+    Refund.objects.filter(pk=refund.pk).update(
+        state=Refund.State.PROVIDER_FAILED, provider_error="timed out"
+    )
+
+    response = post_stripe(webhook_client, stripe_event("refund.updated", _stripe_refund(refund)))
+
+    assert response.status_code == 200
+    refund.refresh_from_db()
+    assert (refund.state, refund.provider_reference) == (Refund.State.SUCCEEDED, "re_77")

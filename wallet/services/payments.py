@@ -348,6 +348,19 @@ def _refund_awaiting_reference(*, provider: str, event: VerifiedEvent) -> Refund
         return None  # another platform's refund id (e.g. a staging site on the same account)
     if refund.provider_reference == event.reference:
         return refund
+    if not refund.provider_reference and refund.state == Refund.State.PROVIDER_FAILED:
+        # The send timed out or failed after the provider made the refund: the provider's
+        # signed word (our refund id, the right payment) names it, so it is adopted.
+        logger.warning(
+            "%s event %s names refund %s, whose send failed: its reference %r adopted",
+            provider,
+            event.id,
+            refund.pk,
+            event.reference,
+        )
+        refund.provider_reference = event.reference[:255]
+        refund.save(update_fields=["provider_reference", "updated_at"])
+        return refund
     if not refund.provider_reference and refund.state == Refund.State.PROVIDER_PENDING:
         logger.warning(
             "%s event %s (%s) for refund %s, whose reference %r is not saved yet: "
